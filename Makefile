@@ -1,0 +1,43 @@
+# Two entry points for a fresh machine: `make run` (the default comparison) and `make test`.
+# Both set up .venv on first use and are quick the second time (a stamp file tracks pyproject.toml).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# torch is pinned in the same pip command as everything else, so no package pulls a CUDA build.
+TORCH := torch==2.13.0
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: setup run smoke test bench clean-results sandbox
+
+setup: $(STAMP) sandbox
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "$(TORCH)" -e ".[dev]"
+	touch $(STAMP)
+
+# bubblewrap is the code sandbox: install it where missing (root, or sudo when available).
+sandbox:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "installing bubblewrap (the code sandbox)"; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq bubblewrap; }
+
+run: setup
+	$(BIN)/snakemake --cores all
+
+smoke: setup
+	$(BIN)/snakemake --cores all --configfile config/smoke.yaml
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python benchmarks/verifiers.py
+	$(BIN)/python benchmarks/trainer_vs_trl.py
+
+clean-results:
+	rm -rf results/* .snakemake && git checkout -- results/README.md

@@ -1,0 +1,2 @@
+"""The objective arena: RL objectives for reasoning, compared reproducibly."""
+__version__ = "0.1.0"

@@ -1,0 +1,172 @@
+"""Load and validate a comparison config; derive each job's settings from it.
+
+Validation happens before any job runs (the Snakefile calls ``validate_config``):
+unknown keys, wrong types, out-of-range values, unknown objectives or benchmarks and
+hyperparameters an objective does not take all fail with a message that names the
+file, the key and what is allowed.
+"""
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+#: Benchmarks the embedded world knows: name -> (suite, split).
+BENCHMARKS: dict[str, tuple[str, str]] = {"math": ("math", "test")}
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; the message names file, key and allowed values."""
+
+
+def _key_path(err: jsonschema.ValidationError) -> str:
+    return ".".join(str(p) for p in err.absolute_path) or "(top level)"
+
+
+def _describe(err: jsonschema.ValidationError, schema: dict[str, Any]) -> str:
+    key = _key_path(err)
+    if err.validator == "additionalProperties":
+        allowed = sorted(err.schema.get("properties", {}))
+        extra = sorted(set(err.instance) - set(allowed)) if isinstance(err.instance, dict) else []
+        where = f"under '{key}'" if err.absolute_path else "at the top level"
+        return f"unknown key(s) {extra} {where}; allowed: {allowed}"
+    if err.validator == "required":
+        return f"'{key}' is missing a required key: {err.message}"
+    return f"key '{key}': {err.message}"
+
+
+def load_schema() -> dict[str, Any]:
+    with open(SCHEMA_PATH, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def validate_config(config: dict[str, Any], source: str = "config") -> dict[str, Any]:
+    """Check ``config`` against the schema and the registries; returns it with defaults filled."""
+    from harness import objectives
+
+    schema = load_schema()
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = "\n".join(f"  - {_describe(e, schema)}" for e in errors)
+        raise ConfigError(f"{source}: invalid config:\n{lines}")
+    known = objectives.available()
+    problems = []
+    for name, hp in config["objectives"].items():
+        if name not in known:
+            problems.append(f"objectives.{name}: unknown objective; available: {known}")
+            continue
+        problems += _check_hyperparams(name, hp or {})
+    for b in config["benchmarks"]:
+        if b not in BENCHMARKS:
+            problems.append(f"benchmarks: unknown benchmark '{b}'; available: {sorted(BENCHMARKS)}")
+    m = config["data"]["math"]
+    if m.get("min_terms", 2) > m.get("max_terms", 3):
+        problems.append("data.math.min_terms must be <= data.math.max_terms")
+    if m.get("lo", 1) > m.get("hi", 19):
+        problems.append("data.math.lo must be <= data.math.hi")
+    t = config["train"]
+    if t.get("updates_per_batch", 1) > t["prompts_per_step"]:
+        problems.append("train.updates_per_batch must be <= train.prompts_per_step (minibatches are whole groups)")
+    ref = config["report"].get("reference_objective", "grpo")
+    if ref not in config["objectives"]:
+        problems.append(f"report.reference_objective '{ref}' is not among objectives {sorted(config['objectives'])}")
+    if problems:
+        raise ConfigError(f"{source}: invalid config:\n" + "\n".join(f"  - {p}" for p in problems))
+    return config
+
+
+def _check_hyperparams(name: str, hp: dict[str, Any]) -> list[str]:
+    """Build the objective once so its own checks (eps_high >= eps_low, ...) run now."""
+    from harness import objectives
+
+    problems = []
+    try:
+        objectives.get(name, **hp)
+    except TypeError as e:
+        cls = objectives._REGISTRY[name]
+        params = [p for p in inspect.signature(cls).parameters if p not in ("self", "kwargs")]
+        problems.append(f"objectives.{name}: {e}; allowed hyperparameters: {params}")
+    except ValueError as e:
+        problems.append(f"objectives.{name}: {e}")
+    return problems
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file and validate it."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = yaml.safe_load(f)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from e
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys")
+    return validate_config(config, source=str(path))
+
+
+# ---------------------------------------------------------------- job settings
+# Each job gets exactly the part of the config it depends on, as Snakemake params: a change
+# to one objective's hyperparameters reruns that objective's jobs and nothing else.
+
+RESULTS = "results"
+
+
+def data_settings(config: dict[str, Any], suite: str) -> dict[str, Any]:
+    return {"suite": suite, "out_dir": f"{RESULTS}/data/{suite}", "world": config["data"].get(suite, {})}
+
+
+def warmstart_settings(config: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "train_data": f"{RESULTS}/data/math/train.jsonl",
+        "validation_data": f"{RESULTS}/data/math/validation.jsonl",
+        "out_dir": f"{RESULTS}/base",
+        "model": config["model"],
+        "warmstart": config["warmstart"],
+        "world": config["data"]["math"],
+        "max_new_tokens": config["train"]["max_new_tokens"],
+        "val_prompts": config["train"].get("val_prompts", 363),
+    }
+
+
+def train_settings(config: dict[str, Any], objective: str, seed: int) -> dict[str, Any]:
+    return {
+        **config["train"],
+        "objective": objective,
+        "seed": int(seed),
+        "hyperparams": config["objectives"][objective] or {},
+        "base_model": f"{RESULTS}/base/model",
+        "train_data": f"{RESULTS}/data/math/train.jsonl",
+        "validation_data": f"{RESULTS}/data/math/validation.jsonl",
+        "out_dir": f"{RESULTS}/runs/{objective}/seed{seed}",
+        "threads": int(config.get("threads", 1)),
+    }
+
+
+def checkpoint_of(objective: str, seed: int) -> str:
+    """The model directory an (objective, seed) evaluation reads; "base" is the warm start."""
+    return f"{RESULTS}/base/model" if objective == "base" else f"{RESULTS}/runs/{objective}/seed{seed}/model"
+
+
+def eval_settings(config: dict[str, Any], objective: str, seed: int, benchmark: str) -> dict[str, Any]:
+    suite, split = BENCHMARKS[benchmark]
+    return {
+        "checkpoint": checkpoint_of(objective, seed),
+        "data": f"{RESULTS}/data/{suite}/{split}.jsonl",
+        "out": f"{RESULTS}/eval/{objective}/seed{seed}/{benchmark}.json",
+        "objective": objective,
+        "seed": int(seed),
+        "benchmark": benchmark,
+        "max_new_tokens": config["eval"]["max_new_tokens"],
+        "batch_size": config["eval"]["batch_size"],
+        "threads": int(config.get("threads", 1)),
+        "run_json": None if objective == "base" else f"{RESULTS}/runs/{objective}/seed{seed}/run.json",
+    }

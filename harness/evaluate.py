@@ -1,0 +1,74 @@
+"""Evaluate a checkpoint on a benchmark split: greedy decoding, verifier scores, one JSON.
+
+The eval JSON (results/eval/{objective}/seed{seed}/{benchmark}.json) keeps every item's
+score and length, in the benchmark's fixed item order, so comparisons pair by item.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from harness.io import atomic_write_json, read_json, read_jsonl
+from harness.metrics.definitions import accuracy, mean_length, mean_length_correct
+from harness.model import count_parameters, load_checkpoint
+from harness.rollout.hf import generate
+from harness.seeding import seed_everything, set_threads
+from verifiers import verify_batch
+
+
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    items: list[dict[str, Any]],
+    *,
+    max_new_tokens: int,
+    batch_size: int,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Greedy-decode every item and verify it. Returns per-item records and the responses."""
+    model, tok = load_checkpoint(checkpoint)
+    records: list[dict[str, Any]] = []
+    texts: list[str] = []
+    for start in tqdm(range(0, len(items), batch_size), desc=f"eval {Path(checkpoint).parent.name}", unit="batch", mininterval=2.0):
+        chunk = items[start : start + batch_size]
+        with torch.no_grad():
+            r = generate(model, tok, [it["prompt"] for it in chunk], max_new_tokens=max_new_tokens, greedy=True)
+        domain = chunk[0]["domain"]
+        verdicts = verify_batch(domain, r.texts, chunk)
+        for it, v, n, text in zip(chunk, verdicts, r.lengths.tolist(), r.texts):
+            records.append({"id": it["id"], "score": v.score, "status": v.status, "length": int(n)})
+            texts.append(text)
+    return records, texts
+
+
+def run_evaluation(
+    *, checkpoint: str, data: str, out: str, objective: str, seed: int, benchmark: str,
+    max_new_tokens: int, batch_size: int, threads: int = 1, run_json: str | None = None,
+) -> dict[str, Any]:
+    """Evaluate and write the eval JSON atomically; returns it."""
+    set_threads(threads)
+    seed_everything(seed)
+    items = read_jsonl(data)
+    records, _ = evaluate_checkpoint(checkpoint, items, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    model, _ = load_checkpoint(checkpoint)
+    scores = [r["score"] for r in records]
+    lengths = [r["length"] for r in records]
+    steps = int(read_json(run_json)["steps"]) if run_json else 0
+    result = {
+        "objective": objective,
+        "seed": seed,
+        "benchmark": benchmark,
+        "domain": items[0]["domain"] if items else "",
+        "checkpoint": str(checkpoint),
+        "n": len(records),
+        "accuracy": accuracy(scores),
+        "mean_length": mean_length(lengths),
+        "mean_length_correct": mean_length_correct(lengths, scores),
+        "items": records,
+        "decoding": {"greedy": True, "max_new_tokens": max_new_tokens},
+        "model": {"name": Path(checkpoint).name, "params": count_parameters(model)},
+        "steps": steps,
+    }
+    atomic_write_json(out, result)
+    return result

@@ -1,0 +1,90 @@
+"""The embedded world's model: a tiny Llama built from a config and a character tokenizer.
+
+Both are saved in Hugging Face format, so `AutoTokenizer` / `AutoModelForCausalLM`,
+lm-eval and any HF tool load a checkpoint directly.
+"""
+from __future__ import annotations
+
+import string
+from pathlib import Path
+from typing import Any
+
+import torch
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+SPECIAL_TOKENS = ["<pad>", "<s>", "</s>", "<unk>"]
+CHARSET = string.digits + string.ascii_letters + " \n+-*/=?:.,()^%<>[]{}_'\"!;|&#$@\\~`"
+
+
+def build_char_tokenizer() -> PreTrainedTokenizerFast:
+    """A character-level HF tokenizer: one token per character, BOS prepended, pads left."""
+    vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS)}
+    for ch in CHARSET:
+        vocab.setdefault(ch, len(vocab))
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    tok.decoder = decoders.Fuse()
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A $B", special_tokens=[("<s>", vocab["<s>"])]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        padding_side="left",
+        clean_up_tokenization_spaces=False,
+    )
+
+
+def build_tiny_llama(vocab_size: int, model_cfg: dict[str, Any], tokenizer: PreTrainedTokenizerFast) -> LlamaForCausalLM:
+    """A randomly initialised Llama of the size in ``model_cfg`` (hidden_size, layers, ...)."""
+    cfg = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=int(model_cfg["hidden_size"]),
+        intermediate_size=int(model_cfg.get("intermediate_size", 3 * model_cfg["hidden_size"])),
+        num_hidden_layers=int(model_cfg["layers"]),
+        num_attention_heads=int(model_cfg["heads"]),
+        num_key_value_heads=int(model_cfg.get("kv_heads", model_cfg["heads"])),
+        max_position_embeddings=int(model_cfg.get("max_positions", 256)),
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        attn_implementation="eager",
+    )
+    return LlamaForCausalLM(cfg)
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    """Unique trainable parameters (tied embeddings counted once)."""
+    return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+
+
+def load_checkpoint(path: str | Path) -> tuple[LlamaForCausalLM, PreTrainedTokenizerFast]:
+    """Model (fp32, eval mode) and tokenizer from an HF-format directory."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = Path(path)
+    if not (path / "config.json").exists():
+        raise FileNotFoundError(f"{path} is not a model checkpoint (no config.json); rerun the rule that makes it")
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    model.eval()
+    return model, tok
+
+
+def save_checkpoint(model: torch.nn.Module, tokenizer: PreTrainedTokenizerFast, path: str | Path) -> Path:
+    """Save model + tokenizer into ``path`` atomically (temp dir + rename)."""
+    import tempfile
+
+    from harness.io import atomic_replace_dir
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    return atomic_replace_dir(tmp, path)

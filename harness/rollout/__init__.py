@@ -1,0 +1,1 @@
+"""Generation backends: HF transformers (default, CPU) and vLLM (GPU, optional extra)."""

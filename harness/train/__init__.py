@@ -1,0 +1,1 @@
+"""The single training loop (RL), the supervised warm start, checkpoint/resume."""

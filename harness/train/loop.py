@@ -1,0 +1,238 @@
+"""The single RL training loop.
+
+Reads top to bottom: sample G completions per prompt, score them with the verifier,
+compute the extra signals the objective asks for (and only those), call the objective
+from the registry, take an AdamW step, validate every K steps, checkpoint for resume.
+The loop never names an objective: it only sees `harness.objectives.get(name)`.
+"""
+from __future__ import annotations
+
+import copy
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from harness import objectives
+from harness.io import atomic_write_json, atomic_write_jsonl, read_jsonl
+from harness.model import count_parameters, load_checkpoint, save_checkpoint
+from harness.rollout.hf import Rollouts, completion_logprobs, generate
+from harness.seeding import seed_everything, set_threads
+from harness.train.state import load_state, save_state
+from verifiers import verify_batch
+
+
+@dataclass
+class TrainSettings:
+    """Everything one training job depends on (what Snakemake passes as the job's params)."""
+
+    objective: str
+    seed: int
+    base_model: str
+    train_data: str
+    validation_data: str
+    out_dir: str
+    hyperparams: dict[str, Any] = field(default_factory=dict)
+    steps: int = 60
+    prompts_per_step: int = 8
+    group_size: int = 8
+    max_new_tokens: int = 160
+    temperature: float = 1.0
+    lr: float = 2e-5
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    updates_per_batch: int = 1
+    val_every: int = 10
+    val_prompts: int = 363
+    ckpt_every: int = 10
+    threads: int = 1
+    domain: str = "math"
+    answer_delimiter: str = "A: "
+    stop_after: int | None = None  # testing aid: exit (like a kill) after this many steps
+
+
+class PromptStream:
+    """Epoch-wise shuffled prompts; its position is part of the resume state."""
+
+    def __init__(self, items: list[dict[str, Any]], seed: int) -> None:
+        self.items, self.seed = items, seed
+        self.epoch, self.pos = 0, 0
+        self._order = self._shuffle()
+
+    def _shuffle(self) -> list[int]:
+        order = list(range(len(self.items)))
+        random.Random(self.seed * 100_003 + self.epoch).shuffle(order)
+        return order
+
+    def take(self, n: int) -> list[dict[str, Any]]:
+        out = []
+        for _ in range(n):
+            if self.pos == len(self._order):
+                self.epoch, self.pos = self.epoch + 1, 0
+                self._order = self._shuffle()
+            out.append(self.items[self._order[self.pos]])
+            self.pos += 1
+        return out
+
+    def state(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "pos": self.pos}
+
+    def restore(self, state: dict[str, int]) -> None:
+        self.epoch, self.pos = state["epoch"], state["pos"]
+        self._order = self._shuffle()
+
+
+def score(domain: str, texts: list[str], items: list[dict[str, Any]]) -> torch.Tensor:
+    """[len(texts)] verifier scores (1.0 right, 0.0 wrong) against the items' references."""
+    verdicts = verify_batch(domain, texts, items)
+    return torch.tensor([v.score for v in verdicts], dtype=torch.float32)
+
+
+@torch.no_grad()
+def greedy_accuracy(model: torch.nn.Module, tokenizer: Any, items: list[dict[str, Any]], s: TrainSettings) -> dict[str, float]:
+    """Greedy validation accuracy and mean completion length on ``items``."""
+    r = generate(model, tokenizer, [it["prompt"] for it in items], max_new_tokens=s.max_new_tokens, greedy=True)
+    acc = score(s.domain, r.texts, items)
+    return {"val_accuracy": float(acc.mean()), "val_length": float(r.lengths.float().mean())}
+
+
+def _sub(r: Rollouts, idx: torch.Tensor) -> Rollouts:
+    return Rollouts(r.sequences[idx], r.attention_mask[idx], r.completion_mask[idx], r.prompt_len, [r.texts[i] for i in idx.tolist()])
+
+
+def rollout_signals(
+    model: torch.nn.Module, ref_model: torch.nn.Module | None, tokenizer: Any, r: Rollouts, needs: frozenset[str], s: TrainSettings
+) -> dict[str, torch.Tensor]:
+    """No-grad signals computed once per rollout batch: only those the objective needs."""
+    out: dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        if "old_logprobs" in needs or "old_entropy" in needs or s.updates_per_batch > 1:
+            lp, ent = completion_logprobs(model, r, with_entropy="old_entropy" in needs)
+            out["old_logprobs"] = lp
+            if ent is not None:
+                out["old_entropy"] = ent
+        if "ref_logprobs" in needs:
+            assert ref_model is not None
+            out["ref_logprobs"], _ = completion_logprobs(ref_model, r)
+        if "answer_entropy" in needs:
+            from harness.rollout.signals import early_exit_answer_entropy
+
+            delim = tokenizer(s.answer_delimiter, add_special_tokens=False)["input_ids"]
+            out["answer_entropy"] = early_exit_answer_entropy(model, r.sequences, r.prompt_len, r.completion_mask, delim)
+    return out
+
+
+def train(s: TrainSettings) -> dict[str, Any]:
+    """Run (or resume) one training job; writes metrics.jsonl, model/ and run.json under out_dir."""
+    set_threads(s.threads)
+    seed_everything(s.seed)
+    out = Path(s.out_dir)
+    state_dir = out / "state"
+    model, tokenizer = load_checkpoint(s.base_model)
+    objective = objectives.get(s.objective, **s.hyperparams)
+    needs = objective.required_signals()
+    ref_model = copy.deepcopy(model).eval() if "ref_logprobs" in needs else None
+    opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay, betas=(0.9, 0.99))
+    stream = PromptStream(read_jsonl(s.train_data), s.seed)
+    val_items = read_jsonl(s.validation_data)[: s.val_prompts]
+
+    rows: list[dict[str, Any]] = []
+    start, wall0, tokens = 0, 0.0, 0
+    if (state_dir / "state.pt").exists():
+        st = load_state(state_dir, model, opt, expect={"objective": s.objective, "seed": s.seed})
+        start, rows, wall0, tokens = st["step"], st["rows"], st["wall_s"], st["rollout_tokens"]
+        stream.restore(st["stream"])
+    else:
+        rows.append({"step": 0, "rollout_tokens": 0, "wall_s": 0.0, **greedy_accuracy(model, tokenizer, val_items, s)})
+
+    t_start = time.time() - wall0
+    model.train()
+    bar = tqdm(range(start, s.steps), desc=f"{s.objective} seed {s.seed}", unit="step", initial=start, total=s.steps, mininterval=2.0)
+    for step in bar:
+        items = stream.take(s.prompts_per_step)
+        r = generate(model, tokenizer, [it["prompt"] for it in items], num_samples=s.group_size, max_new_tokens=s.max_new_tokens, temperature=s.temperature)
+        per_seq_items = [it for it in items for _ in range(s.group_size)]
+        rewards = score(s.domain, r.texts, per_seq_items)
+        tokens += int(r.lengths.sum())
+        signals = rollout_signals(model, ref_model, tokenizer, r, needs, s)
+
+        keep_groups = objective.keep_groups(rewards, s.group_size)
+        keep = keep_groups.repeat_interleave(s.group_size).nonzero().squeeze(-1)
+        metrics: dict[str, float] = {}
+        if keep.numel():
+            # minibatches are whole groups, so group statistics stay intact
+            groups = keep.view(-1, s.group_size)
+            for chunk in torch.chunk(groups, min(s.updates_per_batch, groups.shape[0])):
+                idx = chunk.reshape(-1)
+                sub = _sub(r, idx)
+                logprobs, entropy = completion_logprobs(model, sub, with_entropy="entropy" in needs)
+                batch = objectives.RolloutBatch(
+                    logprobs=logprobs,
+                    old_logprobs=signals["old_logprobs"][idx] if "old_logprobs" in signals else logprobs.detach(),
+                    mask=sub.completion_mask,
+                    rewards=rewards[idx],
+                    group_size=s.group_size,
+                    ref_logprobs=signals["ref_logprobs"][idx] if "ref_logprobs" in signals else None,
+                    entropy=entropy,
+                    old_entropy=signals["old_entropy"][idx] if "old_entropy" in signals else None,
+                    extras={
+                        "max_new_tokens": s.max_new_tokens,
+                        **({"answer_entropy": signals["answer_entropy"][idx]} if "answer_entropy" in signals else {}),
+                    },
+                )
+                loss, metrics = objective.loss(batch)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)
+                opt.step()
+                metrics = {"loss": float(loss.detach()), "grad_norm": float(grad_norm), **metrics}
+        shaped = objective.shape_rewards(
+            objectives.RolloutBatch(
+                logprobs=torch.zeros_like(r.completion_mask), old_logprobs=torch.zeros_like(r.completion_mask),
+                mask=r.completion_mask, rewards=rewards, group_size=s.group_size, extras={"max_new_tokens": s.max_new_tokens},
+            )
+        )
+        row = {
+            "step": step + 1,
+            **metrics,
+            "reward_mean": float(shaped.mean()),
+            "accuracy_train": float(rewards.mean()),
+            "response_length": float(r.lengths.float().mean()),
+            "groups_kept": int(keep_groups.sum()),
+            "rollout_tokens": tokens,
+            "wall_s": time.time() - t_start,
+        }
+        if (step + 1) % s.val_every == 0 or step + 1 == s.steps:
+            model.eval()
+            row.update(greedy_accuracy(model, tokenizer, val_items, s))
+            model.train()
+            bar.write(f"{s.objective} seed {s.seed} step {step + 1}: val_accuracy={row['val_accuracy']:.3f} val_length={row['val_length']:.1f}")
+        rows.append(row)
+        bar.set_postfix(acc=f"{row['accuracy_train']:.2f}", len=f"{row['response_length']:.0f}")
+        if (step + 1) % s.ckpt_every == 0 and step + 1 < s.steps:
+            save_state(state_dir, model, opt, step=step + 1, rows=rows, wall_s=time.time() - t_start,
+                       rollout_tokens=tokens, stream=stream.state(), identity={"objective": s.objective, "seed": s.seed})
+            atomic_write_jsonl(out / "metrics.jsonl", rows)
+        if s.stop_after is not None and step + 1 >= s.stop_after:
+            raise SystemExit(f"stopped after {s.stop_after} steps (stop_after)")
+
+    model.eval()
+    save_checkpoint(model, tokenizer, out / "model")
+    atomic_write_jsonl(out / "metrics.jsonl", rows)
+    summary = {
+        "objective": s.objective,
+        "seed": s.seed,
+        "hyperparams": objective.hyperparams(),
+        "config": {k: v for k, v in vars(s).items() if k not in ("hyperparams", "stop_after")},
+        "steps": s.steps,
+        "wall_s": rows[-1]["wall_s"],
+        "rollout_tokens": tokens,
+        "model": {"name": Path(s.base_model).name, "params": count_parameters(model)},
+        "needs": sorted(needs),
+    }
+    atomic_write_json(out / "run.json", summary)
+    return summary

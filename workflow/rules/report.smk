@@ -1,0 +1,20 @@
+rule report:
+    input:
+        evals=expand("results/eval/{objective}/seed{seed}/{benchmark}.json", objective=OBJECTIVES, seed=SEEDS, benchmark=BENCHMARKS),
+        base=expand("results/eval/base/seed0/{benchmark}.json", benchmark=BENCHMARKS),
+        runs=expand("results/runs/{objective}/seed{seed}/metrics.jsonl", objective=OBJECTIVES, seed=SEEDS),
+        claims=config.get("claims", "config/claims.yaml"),
+    output:
+        "results/leaderboard.md",
+        "results/leaderboard.html",
+        "results/audit.md",
+        "results/mlflow.db",
+    params:
+        resolved=settings(config),
+    log:
+        "results/logs/report.log",
+    benchmark:
+        "results/benchmarks/report.tsv"
+    shell:
+        "echo {params.resolved:q} > results/config.resolved.json && "
+        "harness report --config results/config.resolved.json --results results > {log} 2>&1"
