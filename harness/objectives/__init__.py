@@ -137,6 +137,7 @@ class Objective:
 
     def __init__(self, **hyperparams: Any) -> None:
         self._hyperparams = dict(hyperparams)
+        _check_common_hyperparams(type(self).name or type(self).__name__, self._hyperparams)
 
     def hyperparams(self) -> dict[str, Any]:
         return dict(self._hyperparams)
@@ -167,6 +168,18 @@ class Objective:
                 f"(see harness.objectives.SIGNALS and EXTRAS)"
             )
         return value
+
+
+def _check_common_hyperparams(name: str, hp: dict[str, Any]) -> None:
+    """Range checks shared by every objective: clip widths, KL weights, epsilons >= 0, eps_high >= eps_low."""
+    for key, value in hp.items():
+        if (key.startswith("eps") or key.startswith("beta") or key.startswith("lambda")) and isinstance(value, (int, float)):
+            if value < 0:
+                raise ValueError(f"{name}: hyperparameter {key}={value} must be >= 0")
+    if "eps_low" in hp and "eps_high" in hp and hp["eps_high"] < hp["eps_low"]:
+        raise ValueError(f"{name}: eps_high={hp['eps_high']} must be >= eps_low={hp['eps_low']} (clip-higher)")
+    if "eps_low" in hp and isinstance(hp["eps_low"], (int, float)) and hp["eps_low"] >= 1:
+        raise ValueError(f"{name}: eps_low={hp['eps_low']} must be < 1 (the ratio's lower clip 1-eps_low must stay positive)")
 
 
 _REGISTRY: dict[str, Callable[..., Objective]] = {}
@@ -218,7 +231,7 @@ def get(name: str, **hyperparams: Any) -> Objective:
 
 
 def provenance_table() -> list[dict[str, str]]:
-    """One row per objective: name, paper, equation, exact, reconstructed, defaults."""
+    """One row per objective: name, paper, equation, exact, reconstructed, defaults, needs, seed article."""
     rows = []
     for name in available():
         obj = get(name)
@@ -233,6 +246,7 @@ def provenance_table() -> list[dict[str, str]]:
                 "defaults": ", ".join(f"{k}={v}" for k, v in obj.hyperparams().items()),
                 "defaults_source": p.defaults_source,
                 "needs": ", ".join(sorted(obj.required_signals())) or "-",
+                "seed_article": p.seed_article,
             }
         )
     return rows

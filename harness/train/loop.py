@@ -122,7 +122,9 @@ def rollout_signals(
             from harness.rollout.signals import early_exit_answer_entropy
 
             delim = tokenizer(s.answer_delimiter, add_special_tokens=False)["input_ids"]
-            out["answer_entropy"] = early_exit_answer_entropy(model, r.sequences, r.prompt_len, r.completion_mask, delim)
+            out["answer_entropy"] = early_exit_answer_entropy(
+                model, r.sequences, r.prompt_len, r.completion_mask, delim, attention_mask=r.attention_mask
+            )
     return out
 
 
@@ -181,6 +183,7 @@ def train(s: TrainSettings) -> dict[str, Any]:
                     old_entropy=signals["old_entropy"][idx] if "old_entropy" in signals else None,
                     extras={
                         "max_new_tokens": s.max_new_tokens,
+                        "completion_ids": sub.completion_ids,
                         **({"answer_entropy": signals["answer_entropy"][idx]} if "answer_entropy" in signals else {}),
                     },
                 )

@@ -1,0 +1,82 @@
+"""Bad configs fail before any job runs, naming the file, the key and what is allowed."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.config import ConfigError, load_config, validate_config
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def mutate(path: str, value, *, delete: bool = False) -> dict:
+    cfg = copy.deepcopy(DEFAULT)
+    keys = path.split(".")
+    node = cfg
+    for k in keys[:-1]:
+        node = node[k]
+    if delete:
+        del node[keys[-1]]
+    else:
+        node[keys[-1]] = value
+    return cfg
+
+
+BAD = [
+    ("misspelled top-level key", mutate("seedz", [0]), ["seedz", "allowed"]),
+    ("misspelled train key", mutate("train.learning_rate", 1e-4), ["learning_rate", "train", "allowed"]),
+    ("negative lr", mutate("train.lr", -1e-4), ["train.lr"]),
+    ("zero lr", mutate("train.lr", 0), ["train.lr"]),
+    ("group size 1", mutate("train.group_size", 1), ["train.group_size"]),
+    ("steps as string", mutate("train.steps", "ten"), ["train.steps", "integer"]),
+    ("unknown objective", mutate("objectives", {"grpo": {}, "grpoo": {}}), ["grpoo", "available"]),
+    ("unknown objective hyperparameter", mutate("objectives", {"grpo": {"epsilon": 0.2}}), ["objectives.grpo", "epsilon", "allowed"]),
+    ("unknown benchmark", mutate("benchmarks", ["math", "gsm9k"]), ["gsm9k", "available"]),
+    ("empty seeds", mutate("seeds", []), ["seeds"]),
+    ("duplicate seeds", mutate("seeds", [0, 0]), ["seeds"]),
+    ("negative seed", mutate("seeds", [-1]), ["seeds"]),
+    ("missing train block", mutate("train", None, delete=True), ["train"]),
+    ("temperature zero", mutate("train.temperature", 0), ["train.temperature"]),
+    ("min_terms above max_terms", mutate("data.math.min_terms", 4), ["min_terms"]),
+    ("reference objective not configured", mutate("report.reference_objective", "dapo"), ["reference_objective", "dapo"]),
+    ("threshold above 1", mutate("report.convergence_threshold_frac", 1.5), ["convergence_threshold_frac"]),
+    ("bad comparison name", mutate("comparison", "my comparison!"), ["comparison"]),
+    ("misspelled model key", mutate("model.hidden", 64), ["hidden", "model"]),
+    ("updates per batch above prompts", mutate("train.updates_per_batch", 99), ["updates_per_batch"]),
+]
+
+
+@pytest.mark.parametrize("name,cfg,expected", BAD, ids=[b[0] for b in BAD])
+def test_bad_config_fails_naming_the_key(name: str, cfg: dict, expected: list[str], tmp_path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    msg = str(err.value)
+    assert str(path) in msg
+    for fragment in expected:
+        assert fragment in msg, f"{fragment!r} not in message:\n{msg}"
+
+
+def test_objective_hyperparameter_checks_run_at_validation() -> None:
+    from harness import objectives
+
+    if "dapo" not in objectives.available():
+        pytest.skip("dapo not registered yet")
+    cfg = mutate("objectives", {"grpo": {}, "dapo": {"eps_low": 0.3, "eps_high": 0.2}})
+    with pytest.raises(ConfigError, match="objectives.dapo"):
+        validate_config(cfg)
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "smoke.yaml"])
+def test_shipped_configs_are_valid(name: str) -> None:
+    load_config(REPO / "config" / name)
+
+
+def test_missing_config_file_is_named(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
