@@ -1,0 +1,136 @@
+"""`harness report`: outputs from result files, missing files named, MLflow only displays."""
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.report import cli
+from harness.report.synthetic import SyntheticObjective, synthetic_config, write_synthetic_results
+
+REPO = Path(__file__).resolve().parent.parent
+CLAIMS = str(REPO / "config" / "claims.yaml")
+
+OBJECTIVES = {
+    "grpo": SyntheticObjective(accuracy=0.50, length=40, converge_step=40, seed_offsets=(0.0, 0.02, -0.01)),
+    "dapo": SyntheticObjective(accuracy=0.52, length=42, converge_step=30),
+    "hmpo": SyntheticObjective(accuracy=0.49, length=30, converge_step=None),
+    "tepo": SyntheticObjective(accuracy=0.50, length=44, converge_step=20, noise=0.05),
+}
+
+
+def _setup(tmp_path: Path, objectives: dict[str, SyntheticObjective] = OBJECTIVES,
+           benchmarks: tuple[str, ...] = ("math",), config_objectives: list[str] | None = None) -> tuple[Path, Path]:
+    results = tmp_path / "results"
+    for benchmark in benchmarks:
+        write_synthetic_results(results, objectives, benchmark=benchmark, n_items=300)
+    cfg = synthetic_config(config_objectives or list(objectives), benchmarks=benchmarks, claims=CLAIMS,
+                           resamples=1000)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    return config, results
+
+
+def _run(config: Path, results: Path, *extra: str) -> int:
+    return cli.main(["--config", str(config), "--results", str(results), *extra])
+
+
+def test_report_writes_leaderboard_audit_plots_and_summary_from_json(tmp_path: Path) -> None:
+    config, results = _setup(tmp_path, benchmarks=("math", "math_hard"))
+    assert _run(config, results, "--no-mlflow") == 0
+    md = (results / "leaderboard.md").read_text()
+    assert "## Benchmark: math\n" in md and "## Benchmark: math_hard\n" in md  # one table each
+    assert "base (warm start)" in md and "Speedup vs grpo" in md and "Speedup vs dapo" in md
+    assert "not reached (0/3)" in md  # hmpo never converges: censored, not a number
+    html = (results / "leaderboard.html").read_text()
+    summary = json.loads((results / "summary.json").read_text())
+    grpo = next(r for r in summary["benchmarks"]["math"]["rows"] if r["objective"] == "grpo")
+    acc = f"{grpo['accuracy']['value'] * 100:.1f} [{grpo['accuracy']['ci_low'] * 100:.1f}, {grpo['accuracy']['ci_high'] * 100:.1f}]"
+    assert acc in md and acc in html  # md, html and JSON show the same figure
+    hmpo = next(r for r in summary["benchmarks"]["math"]["rows"] if r["objective"] == "hmpo")
+    assert 0.2 < hmpo["compression_vs_reference"]["value"] < 0.3
+    assert hmpo["accuracy_change_vs_reference"] is not None  # accuracy change beside compression
+    assert summary["convergence"]["objectives"]["hmpo"]["steps"]["value"] is None
+    for plot in ("val_accuracy.png", "val_length.png", "train_response_length.png",
+                 "val_accuracy_vs_rollout_tokens.png", "frontier_math.png", "frontier_math_hard.png"):
+        assert (results / "plots" / plot).stat().st_size > 1000, plot
+    audit = (results / "audit.md").read_text()
+    assert "tepo_convergence_vs_grpo" in audit and "not measured" in audit
+    assert not (results / "mlflow.db").exists()
+
+
+def test_missing_results_are_reported_with_the_missing_file_named(tmp_path: Path) -> None:
+    config, results = _setup(tmp_path, config_objectives=["grpo", "dapo", "hmpo", "tepo", "eapo"])
+    (results / "eval" / "dapo" / "seed1" / "math.json").unlink()
+    assert _run(config, results, "--no-mlflow") == 0
+    md = (results / "leaderboard.md").read_text()
+    assert "| eapo | 0 | missing `results/eval/eapo/seed0/math.json` (+2 more)" in md
+    assert "`results/eval/dapo/seed1/math.json`" in md  # partial: named in a note and the list
+    assert "`results/runs/eapo/seed2/metrics.jsonl`" in md
+    summary = json.loads((results / "summary.json").read_text())
+    dapo = next(r for r in summary["benchmarks"]["math"]["rows"] if r["objective"] == "dapo")
+    assert dapo["status"] == "partial" and dapo["seeds"] == [0, 2]
+
+
+def test_unusable_inputs_exit_2_naming_file_and_key(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    config, results = _setup(tmp_path)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({**yaml.safe_load(config.read_text()), "seeds": "0,1"}))
+    assert _run(bad, results, "--no-mlflow") == 2
+    assert f"{bad}: key 'seeds'" in capsys.readouterr().err
+    metrics = results / "runs" / "grpo" / "seed0" / "metrics.jsonl"
+    metrics.write_text(metrics.read_text() + "{not json\n")
+    assert _run(config, results, "--no-mlflow") == 2
+    assert f"{metrics}:62: not valid JSON" in capsys.readouterr().err
+    metrics.write_text("".join(metrics.read_text().splitlines(keepends=True)[:-1]))
+    evaluation = results / "eval" / "dapo" / "seed0" / "math.json"
+    data = json.loads(evaluation.read_text())
+    data["items"][0]["id"] = "some-other-item"
+    evaluation.write_text(json.dumps(data))
+    assert _run(config, results, "--no-mlflow") == 2
+    assert "every checkpoint must be evaluated on the same test items" in capsys.readouterr().err
+
+
+def test_mlflow_failure_keeps_the_files_and_warns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    import harness.report.tracking as tracking
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("tracking server unreachable")
+
+    monkeypatch.setattr(tracking, "log_comparison", unreachable)
+    config, results = _setup(tmp_path)
+    assert _run(config, results) == 0
+    assert "WARNING: MLflow logging failed" in capsys.readouterr().err
+    for name in ("leaderboard.md", "leaderboard.html", "audit.md", "summary.json"):
+        assert (results / name).stat().st_size > 0
+
+
+def test_report_rebuilt_from_json_without_mlflow_db_is_identical_and_runs_never_duplicate(tmp_path: Path) -> None:
+    """The only test that touches MLflow (a new sqlite db takes ~7 s)."""
+    config, results = _setup(tmp_path)
+    assert _run(config, results) == 0
+    assert _run(config, results) == 0  # the rerun replaces the experiment's runs
+    with sqlite3.connect(results / "mlflow.db") as db:
+        names = sorted(n for (n,) in db.execute("SELECT name FROM runs WHERE lifecycle_stage = 'active'"))
+        n_step_metrics = db.execute(
+            "SELECT COUNT(*) FROM metrics WHERE key = 'val/accuracy'").fetchone()[0]
+        params = dict(db.execute("SELECT key, value FROM params WHERE run_uuid = "
+                                 "(SELECT run_uuid FROM runs WHERE name = 'grpo/seed0')").fetchall())
+    expected = sorted([f"{o}/seed{s}" for o in OBJECTIVES for s in range(3)] + ["base/seed0", "summary"])
+    assert names == expected
+    assert n_step_metrics == len(OBJECTIVES) * 3 * 7  # steps 0, 10, ..., 60 per run, once each
+    assert params["config.train.lr"] == "2e-05" and params["hp.eps"] == "0.2"
+    artifacts = {p.name for p in (results / "mlruns").rglob("*") if p.is_file()}
+    assert {"leaderboard.md", "leaderboard.html", "audit.md", "summary.json", "val_accuracy.png"} <= artifacts
+
+    before = {n: (results / n).read_text() for n in ("leaderboard.md", "leaderboard.html", "audit.md", "summary.json")}
+    (results / "mlflow.db").unlink()
+    shutil.rmtree(results / "mlruns")
+    assert _run(config, results, "--no-mlflow") == 0
+    after = {n: (results / n).read_text() for n in before}
+    assert after == before
