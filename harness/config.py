@@ -17,8 +17,7 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
-#: Benchmarks the embedded world knows: name -> (suite, split).
-BENCHMARKS: dict[str, tuple[str, str]] = {"math": ("math", "test")}
+from harness.tasks.registry import BENCHMARKS  # noqa: E402  name -> (suite, split)
 
 
 class ConfigError(ValueError):
@@ -66,6 +65,7 @@ def validate_config(config: dict[str, Any], source: str = "config") -> dict[str,
     for b in config["benchmarks"]:
         if b not in BENCHMARKS:
             problems.append(f"benchmarks: unknown benchmark '{b}'; available: {sorted(BENCHMARKS)}")
+    problems += _check_data_blocks(config)
     m = config["data"]["math"]
     if m.get("min_terms", 2) > m.get("max_terms", 3):
         problems.append("data.math.min_terms must be <= data.math.max_terms")
@@ -80,6 +80,26 @@ def validate_config(config: dict[str, Any], source: str = "config") -> dict[str,
     if problems:
         raise ConfigError(f"{source}: invalid config:\n" + "\n".join(f"  - {p}" for p in problems))
     return config
+
+
+def _check_data_blocks(config: dict[str, Any]) -> list[str]:
+    """Every benchmark's suite must be generable; embedded worlds reject unknown keys now."""
+    from harness.tasks import math_world
+    from harness.tasks.code_synth import code_world
+    from harness.tasks.science import science_world
+
+    builders = {"math": math_world, "code": code_world, "science": science_world}
+    problems = []
+    for suite, world in config["data"].items():
+        if suite not in {s for s, _ in BENCHMARKS.values()}:
+            problems.append(f"data.{suite}: unknown suite; available: {sorted({s for s, _ in BENCHMARKS.values()})}")
+        elif suite in builders:
+            try:
+                builders[suite]({k: v for k, v in (world or {}).items() if k != "limit"})
+            except (TypeError, ValueError) as e:
+                msg = str(e)
+                problems.append(msg if msg.startswith(f"data.{suite}") else f"data.{suite}: {msg}")
+    return problems
 
 
 def _check_hyperparams(name: str, hp: dict[str, Any]) -> list[str]:

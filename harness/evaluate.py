@@ -16,6 +16,7 @@ from harness.metrics.definitions import accuracy, mean_length, mean_length_corre
 from harness.model import count_parameters, load_checkpoint
 from harness.rollout.hf import generate
 from harness.seeding import seed_everything, set_threads
+from harness.tasks.registry import verifier_response
 from verifiers import verify_batch
 
 
@@ -35,7 +36,8 @@ def evaluate_checkpoint(
         with torch.no_grad():
             r = generate(model, tok, [it["prompt"] for it in chunk], max_new_tokens=max_new_tokens, greedy=True)
         domain = chunk[0]["domain"]
-        verdicts = verify_batch(domain, r.texts, chunk)
+        responses = [verifier_response(it, text) for it, text in zip(chunk, r.texts)]
+        verdicts = verify_batch(domain, responses, chunk)
         for it, v, n, text in zip(chunk, verdicts, r.lengths.tolist(), r.texts):
             records.append({"id": it["id"], "score": v.score, "status": v.status, "length": int(n)})
             texts.append(text)

@@ -42,10 +42,12 @@ BAD = [
     ("missing train block", mutate("train", None, delete=True), ["train"]),
     ("temperature zero", mutate("train.temperature", 0), ["train.temperature"]),
     ("min_terms above max_terms", mutate("data.math.min_terms", 4), ["min_terms"]),
-    ("reference objective not configured", mutate("report.reference_objective", "dapo"), ["reference_objective", "dapo"]),
+    ("reference objective not configured", mutate("report.reference_objective", "ppo"), ["reference_objective", "ppo"]),
     ("threshold above 1", mutate("report.convergence_threshold_frac", 1.5), ["convergence_threshold_frac"]),
     ("bad comparison name", mutate("comparison", "my comparison!"), ["comparison"]),
     ("misspelled model key", mutate("model.hidden", 64), ["hidden", "model"]),
+    ("unknown data suite", mutate("data.chemistry", {}), ["data.chemistry", "available"]),
+    ("misspelled code world key", mutate("data.code", {"familes": ["affine"]}), ["data.code", "familes", "allowed"]),
     ("updates per batch above prompts", mutate("train.updates_per_batch", 99), ["updates_per_batch"]),
 ]
 

@@ -8,9 +8,6 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from harness.io import atomic_write_jsonl
-
-SPLITS = ("train", "validation", "test")
 
 
 def math_world(world: dict[str, Any]):
@@ -26,9 +23,6 @@ def math_world(world: dict[str, Any]):
 
 def write_suite(suite: str, out_dir: str | Path, world: dict[str, Any]) -> list[Path]:
     """Write train/validation/test JSONL of ``suite`` under ``out_dir``; returns the paths."""
-    if suite != "math":
-        raise ValueError(f"unknown suite {suite!r}; available: ['math']")
-    from harness.tasks.math_cot import make_items
+    from harness.tasks.registry import write_suite as write_any_suite
 
-    w = math_world(world)
-    return [atomic_write_jsonl(Path(out_dir) / f"{split}.jsonl", make_items(split, w)) for split in SPLITS]
+    return write_any_suite(suite, out_dir, world)

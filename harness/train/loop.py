@@ -148,6 +148,7 @@ def train(s: TrainSettings) -> dict[str, Any]:
         st = load_state(state_dir, model, opt, expect={"objective": s.objective, "seed": s.seed})
         start, rows, wall0, tokens = st["step"], st["rows"], st["wall_s"], st["rollout_tokens"]
         stream.restore(st["stream"])
+        print(f"resuming {s.objective} seed {s.seed} from step {start} ({state_dir / 'state.pt'})", flush=True)
     else:
         rows.append({"step": 0, "rollout_tokens": 0, "wall_s": 0.0, **greedy_accuracy(model, tokenizer, val_items, s)})
 
