@@ -1,0 +1,220 @@
+"""vLLM rollouts for GPU runs, with the interface and sampling of ``harness.rollout.hf``.
+
+    backend = VLLMBackend(gpu_memory_utilization=0.35)
+    r = backend.generate(model, tokenizer, prompts, num_samples=8, max_new_tokens=1024)   # -> Rollouts
+
+Colocated with training: one vLLM engine in the training process, on the training GPU.
+Between generations it sleeps (level 2: KV cache and weights freed), so the optimizer
+gets the memory back; before a generation it wakes up and receives the training
+model's current weights. Without sleep mode, weights are re-sent only when they changed:
+every ``torch.Tensor`` carries a version counter that in-place updates
+(``optimizer.step``) bump, so "weights synced after each update" needs no call from the
+trainer; with sleep mode (level 2 drops them) they are re-sent before every generation.
+
+Same sampling as the HF backend: temperature as given, top_p 1, top_k disabled (0),
+``max_tokens`` = max_new_tokens, n = num_samples per prompt (groups contiguous),
+greedy = temperature 0 (one decode per prompt); a per-call seed (``seed`` + call count) makes a run
+repeatable on the same GPU and vLLM version. Output layout is ``Rollouts``: prompts
+left-padded to P (the tokenizer's own padding), completions right-padded with the pad
+id, completion mask 1 up to and including the first EOS, texts decoded without special
+tokens.
+
+Assumed vLLM: 0.22 to 0.32 (V1 engine). The weight path is the one TRL 1.16 uses in its
+colocate mode (trl/generation/vllm_generation.py: ``LLM(..., distributed_executor_backend=
+"external_launcher")`` and ``llm.llm_engine.model_executor.driver_worker.model_runner.model
+.load_weights([(name, tensor)])``, then ``llm.reset_prefix_cache()``); ``sleep(level=2)`` /
+``wake_up(tags=["weights"])`` / ``wake_up(tags=["kv_cache"])`` as vLLM's sleep-mode docs.
+vLLM is imported only when a ``VLLMBackend`` first generates; it is the optional extra
+``gpu`` and is never installed on the CPU machines (it pulls CUDA wheels). Untested
+without a GPU: ``assemble_rollouts`` (the layout) is tested on CPU.
+"""
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+import torch
+
+from harness.rollout.hf import Rollouts
+
+__all__ = ["VLLMBackend", "assemble_rollouts"]
+
+
+def assemble_rollouts(
+    tokenizer: Any, prompts: list[str], completions: list[list[int]], *, num_samples: int, finished: list[bool] | None = None
+) -> Rollouts:
+    """``Rollouts`` in the HF backend's layout from sampled completion token ids.
+
+    completions: len(prompts) * num_samples token-id lists, the samples of a prompt
+    contiguous; finished[i] True when completion i stopped at EOS (an EOS is appended
+    if the engine left it out), False when it hit the length cap.
+    """
+    enc = tokenizer(prompts, return_tensors="pt", padding=True)
+    input_ids = enc["input_ids"].repeat_interleave(num_samples, dim=0)
+    attn = enc["attention_mask"].repeat_interleave(num_samples, dim=0)
+    if len(completions) != input_ids.shape[0]:
+        raise ValueError(f"{len(completions)} completions for {len(prompts)} prompts x {num_samples} samples")
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    rows = []
+    for i, ids in enumerate(completions):
+        ids = list(ids)
+        if eos in ids:
+            ids = ids[: ids.index(eos) + 1]
+        elif finished is not None and finished[i]:
+            ids.append(eos)
+        rows.append(ids)
+    T = max((len(r) for r in rows), default=0)
+    completion = torch.full((len(rows), T), pad, dtype=input_ids.dtype)
+    completion_mask = torch.zeros(len(rows), T)
+    for i, ids in enumerate(rows):
+        completion[i, : len(ids)] = torch.tensor(ids, dtype=input_ids.dtype)
+        completion_mask[i, : len(ids)] = 1.0
+    sequences = torch.cat([input_ids, completion], dim=1)
+    attention_mask = torch.cat([attn, completion_mask.long()], dim=1)
+    texts = tokenizer.batch_decode(completion, skip_special_tokens=True)
+    return Rollouts(sequences, attention_mask, completion_mask, input_ids.shape[1], texts)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _weights_version(model: torch.nn.Module) -> tuple[int, ...]:
+    """Changes whenever a parameter is updated in place (optimizer steps, load_state_dict)."""
+    return tuple(p._version for p in model.parameters())
+
+
+class VLLMBackend:
+    """A colocated vLLM engine behind ``generate(model, tokenizer, prompts, ...) -> Rollouts``.
+
+    The engine is built on the first call from ``model.config._name_or_path`` (the
+    checkpoint the trainer loaded: vLLM reads its architecture and tokenizer there) and
+    then always receives the training model's current weights.
+    """
+
+    name = "vllm"
+
+    def __init__(
+        self,
+        *,
+        gpu_memory_utilization: float = 0.35,
+        enable_sleep_mode: bool = True,
+        dtype: str = "bfloat16",
+        max_model_len: int | None = None,
+        seed: int = 0,
+        engine_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        self.gpu_memory_utilization = gpu_memory_utilization
+        self.enable_sleep_mode = enable_sleep_mode
+        self.dtype = dtype
+        self.max_model_len = max_model_len
+        self.seed = seed
+        self.engine_kwargs = dict(engine_kwargs or {})
+        self.llm: Any = None
+        self._synced: tuple[int, ...] | None = None
+        self._calls = 0
+
+    # ------------------------------------------------------------ engine
+
+    def _engine(self, model: torch.nn.Module) -> Any:
+        if self.llm is not None:
+            return self.llm
+        from vllm import LLM
+
+        # external_launcher runs the engine inside this process (no worker processes), which is
+        # what makes the in-place weight load below possible; it wants torch.distributed's env.
+        for key, value in {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1"}.items():
+            os.environ.setdefault(key, value)
+        os.environ.setdefault("MASTER_PORT", str(_free_port()))
+        path = getattr(model.config, "_name_or_path", "") or getattr(model, "name_or_path", "")
+        if not path:
+            raise ValueError("VLLMBackend needs the model's checkpoint path (model.config._name_or_path) to build the engine")
+        self.llm = LLM(
+            model=path,
+            dtype=self.dtype,
+            gpu_memory_utilization=self.gpu_memory_utilization,
+            enable_sleep_mode=self.enable_sleep_mode,
+            max_model_len=self.max_model_len,
+            seed=self.seed,
+            distributed_executor_backend="external_launcher",
+            **self.engine_kwargs,
+        )
+        if self.enable_sleep_mode:
+            self.llm.sleep(level=2)
+        self._synced = None  # level-2 sleep dropped the weights
+        return self.llm
+
+    def _runner_model(self) -> Any:
+        executor = self.llm.llm_engine.model_executor
+        worker = executor.driver_worker
+        for holder in (worker, getattr(worker, "worker", None)):
+            runner = getattr(holder, "model_runner", None)
+            if runner is not None and hasattr(runner, "model"):
+                return runner.model
+        raise RuntimeError(
+            "cannot reach vLLM's model for the in-place weight load (llm.llm_engine.model_executor.driver_worker"
+            ".model_runner.model); this backend assumes vLLM 0.22-0.32 with distributed_executor_backend="
+            "'external_launcher'"
+        )
+
+    def sync_weights(self, model: torch.nn.Module) -> None:
+        """Send the training model's weights to the engine (HF parameter names; vLLM maps them)."""
+        llm = self._engine(model)
+        if self.enable_sleep_mode:
+            llm.wake_up(tags=["weights"])
+        runner_model = self._runner_model()
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                runner_model.load_weights([(name, param.detach())])
+        llm.reset_prefix_cache()
+        self._synced = _weights_version(model)
+
+    # ------------------------------------------------------------ sampling
+
+    @torch.no_grad()
+    def generate(
+        self,
+        model: torch.nn.Module,
+        tokenizer: Any,
+        prompts: list[str],
+        *,
+        num_samples: int = 1,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        greedy: bool = False,
+    ) -> Rollouts:
+        """As ``harness.rollout.hf.generate``; weights are re-sent first if the model changed."""
+        from vllm import SamplingParams
+
+        llm = self._engine(model)
+        if self._synced != _weights_version(model):  # always after a level-2 sleep, which drops the weights
+            self.sync_weights(model)
+        if self.enable_sleep_mode:
+            llm.wake_up(tags=["kv_cache"])
+        self._calls += 1
+        params = SamplingParams(
+            n=1 if greedy else num_samples,
+            temperature=0.0 if greedy else temperature,
+            top_p=1.0,
+            top_k=0,
+            max_tokens=max_new_tokens,
+            seed=self.seed * 1_000_003 + self._calls,
+            skip_special_tokens=True,
+        )
+        enc = tokenizer(prompts, padding=False)
+        outputs = llm.generate([{"prompt_token_ids": ids} for ids in enc["input_ids"]], sampling_params=params, use_tqdm=False)
+        if self.enable_sleep_mode:
+            llm.sleep(level=2)
+            self._synced = None
+        # greedy decodes once per prompt; its num_samples copies are identical, as with HF
+        copies = num_samples if greedy else 1
+        samples = [o for out in outputs for o in out.outputs for _ in range(copies)]
+        r = assemble_rollouts(
+            tokenizer, prompts, [list(o.token_ids) for o in samples], num_samples=num_samples,
+            finished=[o.finish_reason == "stop" for o in samples],
+        )
+        device = next(model.parameters()).device  # the trainer's log-prob passes run where the model is
+        return Rollouts(r.sequences.to(device), r.attention_mask.to(device), r.completion_mask.to(device), r.prompt_len, r.texts)
