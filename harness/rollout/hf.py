@@ -9,7 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+# Rows of a log-prob forward are sorted by completion length and cut into this many
+# buckets, each trimmed to its own longest completion: completions of a batch vary from
+# a few tokens to the cap, and the padding past each row's EOS would otherwise be paid
+# for in the forward and again in the backward. On the warm-started model (128 rollouts,
+# 57 tokens on average, padded to 111 with the prompt) forward+backward took 1.2 s in one
+# padded batch, 0.73 s with 4 buckets and 0.68 s with 8: beyond 4, smaller matmuls eat
+# most of what less padding saves.
+LOGPROB_BUCKETS = 4
 
 
 @dataclass
@@ -86,23 +96,56 @@ def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
 
 
 def completion_logprobs(
-    model: PreTrainedModel, rollouts: Rollouts, *, with_entropy: bool = False
+    model: PreTrainedModel, rollouts: Rollouts, *, with_entropy: bool = False, buckets: int = LOGPROB_BUCKETS
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Token log-probs [B, T] of the sampled completion (and entropies [B, T] if asked).
 
-    Gradients flow when called outside ``torch.no_grad``.
+    Exactly 0 where ``completion_mask`` is 0, so padding is the same whichever rows share a
+    forward (objectives take exp(logprobs - old_logprobs) before masking). Rows run through
+    the model in ``buckets`` groups of similar completion length (see `LOGPROB_BUCKETS`);
+    the result is in the rows' original order and, on completion tokens, equals one padded
+    forward over the whole batch. Gradients flow when called outside ``torch.no_grad``.
     """
-    seq, attn = rollouts.sequences, rollouts.attention_mask
+    seq, attn, P = rollouts.sequences, rollouts.attention_mask, rollouts.prompt_len
+    B, T = rollouts.completion_mask.shape
+    lengths = rollouts.completion_mask.sum(-1).long()
+    order = torch.argsort(lengths, stable=True)
+    logprob_parts: list[torch.Tensor] = []
+    entropy_parts: list[torch.Tensor] = []
+    for rows in torch.tensor_split(order, min(max(1, buckets), B)):
+        lp, ent = _bucket_logprobs(model, seq[rows], attn[rows], P, int(lengths[rows].max()), with_entropy)
+        logprob_parts.append(F.pad(lp, (0, T - lp.shape[1])))
+        if ent is not None:
+            entropy_parts.append(F.pad(ent, (0, T - ent.shape[1])))
+    original_order = torch.argsort(order)
+    logprobs = torch.cat(logprob_parts)[original_order]
+    entropy = torch.cat(entropy_parts)[original_order] if with_entropy else None
+    return logprobs, entropy
+
+
+def _bucket_logprobs(
+    model: PreTrainedModel, seq: torch.Tensor, attn: torch.Tensor, prompt_len: int, t: int, with_entropy: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Log-probs (and entropies) [b, t] of the first t completion tokens of ``seq`` [b, P+T].
+
+    Every row's completion ends within t tokens; positions past a row's end are 0. Leading
+    prompt columns that are padding in every row are dropped: they are masked out and
+    positions follow the mask, so no other token's output changes. The last completion
+    token is only ever a target, so the input stops before it.
+    """
+    if t == 0:
+        empty = seq.new_zeros(seq.shape[0], 0, dtype=torch.float32)
+        return empty, (empty if with_entropy else None)
+    first = int(attn[:, :prompt_len].any(0).long().argmax())  # first prompt column any row attends to
+    inputs, mask = seq[:, first : prompt_len + t - 1], attn[:, first : prompt_len + t - 1]
+    # logits at position i predict token i+1: the last t positions predict the t completion tokens
     logits = model(
-        input_ids=seq, attention_mask=attn, position_ids=position_ids_from_mask(attn), use_cache=False
-    ).logits
-    P = rollouts.prompt_len
-    # logits at position i predict token i+1
-    logits = logits[:, P - 1 : -1, :].float()
+        input_ids=inputs, attention_mask=mask, position_ids=position_ids_from_mask(mask), use_cache=False,
+        logits_to_keep=t,
+    ).logits.float()
     logp_all = torch.log_softmax(logits, dim=-1)
-    target = rollouts.completion_ids
-    logprobs = logp_all.gather(-1, target.unsqueeze(-1)).squeeze(-1)
-    entropy = None
-    if with_entropy:
-        entropy = -(logp_all.exp() * logp_all).sum(-1)
+    target = seq[:, prompt_len : prompt_len + t]
+    padding = attn[:, prompt_len : prompt_len + t] == 0
+    logprobs = logp_all.gather(-1, target.unsqueeze(-1)).squeeze(-1).masked_fill(padding, 0.0)
+    entropy = -(logp_all.exp() * logp_all).sum(-1).masked_fill(padding, 0.0) if with_entropy else None
     return logprobs, entropy
