@@ -1,4 +1,4 @@
-"""Rollouts with HF `generate` (KV cache) and the token log-probs the objectives need.
+"""Rollouts (HF `generate` for greedy decoding, `sample` for training) and the token log-probs.
 
 Layout of a rollout batch: prompts left-padded to a common length P, completions
 right-padded to T; ``sequences`` is [B, P+T]. Position ids follow the attention mask,
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
 # Rows of a log-prob forward are sorted by completion length and cut into this many
 # buckets, each trimmed to its own longest completion: completions of a batch vary from
@@ -84,6 +84,76 @@ def generate(
     after_eos = (is_eos.cumsum(-1) - is_eos.long()) > 0
     completion_mask = (~after_eos).float()
     completion = completion.masked_fill(after_eos, tokenizer.pad_token_id)
+    sequences = torch.cat([input_ids, completion], dim=1)
+    attention_mask = torch.cat([attn, completion_mask.long()], dim=1)
+    texts = tokenizer.batch_decode(completion, skip_special_tokens=True)
+    return Rollouts(sequences, attention_mask, completion_mask, P, texts)
+
+
+@torch.no_grad()
+def sample(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: list[str],
+    *,
+    num_samples: int = 1,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+) -> Rollouts:
+    """Sample ``num_samples`` completions per prompt (groups contiguous): training rollouts.
+
+    Same `Rollouts` as ``generate(..., greedy=False)`` and the same distribution (softmax of
+    logits / temperature, no top-k/top-p), but a row leaves the batch and the KV cache as
+    soon as it samples EOS, so the late steps, where few long completions remain, cost
+    little. HF `generate` keeps finished rows in every forward. Draws come from torch's
+    global generator, so the caller's seed fixes the result on CPU; they are not the draws
+    `generate` would make.
+    """
+    if max_new_tokens < 1:
+        raise ValueError(f"sample: max_new_tokens must be at least 1, got {max_new_tokens}")
+    enc = tokenizer(prompts, return_tensors="pt", padding=True)
+    input_ids = enc["input_ids"].repeat_interleave(num_samples, dim=0)
+    attn = enc["attention_mask"].repeat_interleave(num_samples, dim=0)
+    B, P = input_ids.shape
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    completion = torch.full((B, max_new_tokens), pad, dtype=input_ids.dtype)
+    was_training = model.training
+    model.eval()
+    cache = DynamicCache(config=model.config)
+    positions = position_ids_from_mask(attn)
+    logits = model(
+        input_ids=input_ids, attention_mask=attn, position_ids=positions, past_key_values=cache, use_cache=True,
+        logits_to_keep=1,
+    ).logits[:, -1]
+    live = torch.arange(B)  # batch row of each live cache row
+    live_attn, next_position = attn, positions[:, -1:] + 1
+    steps = 0
+    while True:
+        probs = torch.softmax(logits.float() / temperature, dim=-1)
+        token = torch.multinomial(probs, num_samples=1).squeeze(-1)
+        completion[live, steps] = token
+        steps += 1
+        if steps == max_new_tokens:
+            break
+        running = token != eos
+        if not bool(running.all()):
+            if not bool(running.any()):
+                break
+            keep = running.nonzero().squeeze(-1)
+            cache.batch_select_indices(keep)
+            live, live_attn, next_position, token = live[keep], live_attn[keep], next_position[keep], token[keep]
+        live_attn = torch.cat([live_attn, live_attn.new_ones(live.shape[0], 1)], dim=1)
+        logits = model(
+            input_ids=token[:, None], attention_mask=live_attn, position_ids=next_position, past_key_values=cache,
+            use_cache=True,
+        ).logits[:, -1]
+        next_position = next_position + 1
+    if was_training:
+        model.train()
+    completion = completion[:, :steps]
+    is_eos = completion == eos
+    # keep tokens up to and including the first EOS (rows stop there, so the rest is pad)
+    completion_mask = ((is_eos.long().cumsum(-1) - is_eos.long()) == 0).float()
     sequences = torch.cat([input_ids, completion], dim=1)
     attention_mask = torch.cat([attn, completion_mask.long()], dim=1)
     texts = tokenizer.batch_decode(completion, skip_special_tokens=True)
