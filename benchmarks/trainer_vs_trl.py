@@ -10,7 +10,8 @@ clipping, constant lr, and one torch thread. Each side runs in its own subproces
 after the other, so peak RSS (ru_maxrss) is per side. Steps/s and rollout tokens/s leave
 out the first step (warm-up); whole-run seconds, including it, are printed too.
 
-Where the time goes is printed for both sides: generation (the HF generate call),
+Where the time goes is printed for both sides: generation (TRL's HF generate call, our
+`sample`),
 scoring (the math verifier, whose workers are started before either side trains) and
 update + rest (log-prob forward, backward, optimiser, bookkeeping), plus process CPU
 seconds per step, which is steadier than wall clock when the machine is shared.
@@ -22,9 +23,10 @@ log-prob pass, as we do), no logging, saving, evaluation or progress bar. In trl
 `per_device_train_batch_size` counts completions: 16 prompts x 8 = 128.
 
 Our loop runs unchanged through `harness.train.loop.train`; the benchmark only wraps the
-loop module's `generate` and `score` names to clock them. It validates greedily on one
-prompt at step 0 and after the last step, outside the timed steps, and saves the final
-model (in a temp dir), counted only in "whole run".
+loop module's `sample`, `generate` and `score` names to clock them. It samples with its own
+KV-cache loop (`harness.rollout.hf.sample`, finished rows dropped), validates greedily with
+HF generate on one prompt at step 0 and after the last step, outside the timed steps, and
+saves the final model (in a temp dir), counted only in "whole run".
 """
 from __future__ import annotations
 
@@ -99,32 +101,36 @@ class StepClock:
 
 
 def run_ours(args: argparse.Namespace, work: Path) -> dict[str, float]:
-    """Our loop, unchanged; the clock wraps the loop module's `generate` and `score` names.
+    """Our loop, unchanged; the clock wraps the loop module's `sample`, `generate` and `score`.
 
-    A training step starts with its sampling call, so the start of step k+1's sampling ends
-    step k; the last step ends where the loop starts its closing (greedy, one-prompt)
-    validation. Validation calls are not counted as generation.
+    A training step starts with its sampling call (`sample`), so the start of step k+1's
+    sampling ends step k; the last step ends where the loop starts its closing (greedy,
+    one-prompt, `generate`) validation. Validation calls are not counted as generation.
     """
     from harness.train import loop
 
     clock = StepClock()
-    real_generate, real_score = loop.generate, loop.score
+    real_sample, real_generate, real_score = loop.sample, loop.generate, loop.score
     in_training = {"now": False}
 
-    def clocked_generate(*a: Any, greedy: bool = False, **k: Any) -> Any:
-        in_training["now"] = not greedy
-        if clock.generation_s and (not greedy or len(clock.boundaries) == args.steps - 1):
+    def clocked_sample(*a: Any, **k: Any) -> Any:
+        in_training["now"] = True
+        if clock.generation_s:
             clock.mark()  # the end of the previous step
-        if greedy:
-            return real_generate(*a, greedy=True, **k)
-        r = clock.timed(clock.generation_s, real_generate, *a, **k)
+        r = clock.timed(clock.generation_s, real_sample, *a, **k)
         clock.tokens.append(int(r.lengths.sum()))
         return r
+
+    def clocked_generate(*a: Any, **k: Any) -> Any:  # greedy validation only
+        in_training["now"] = False
+        if clock.generation_s and len(clock.boundaries) == args.steps - 1:
+            clock.mark()  # the end of the last step
+        return real_generate(*a, **k)
 
     def clocked_score(*a: Any, **k: Any) -> Any:
         return clock.timed(clock.scoring_s, real_score, *a, **k) if in_training["now"] else real_score(*a, **k)
 
-    loop.generate, loop.score = clocked_generate, clocked_score
+    loop.sample, loop.generate, loop.score = clocked_sample, clocked_generate, clocked_score
     t0 = time.perf_counter()
     loop.train(settings_from(args, work, work / "ours"))
     whole = time.perf_counter() - t0
@@ -277,8 +283,9 @@ def main() -> None:
     ]
     print(format_table(["figure", "TRL GRPOTrainer", "ours", "ours/TRL", "better"], rows))
     print("timed: steps 2..N, wall clock; process CPU s/step is the main process's user+sys time over the same "
-          "steps (steadier than wall clock on a shared machine). Generation: the HF generate call; scoring: the math "
-          "verifier (workers started before training on both sides); update + rest: everything else in the step. "
+          "steps (steadier than wall clock on a shared machine). Generation: TRL's HF generate call, our `sample`; "
+          "scoring: the math verifier (workers started before training on both sides); update + rest: everything "
+          "else in the step. "
           "Peak RSS: each side's subprocess ru_maxrss (the verifier's worker processes not included).")
 
 

@@ -1,6 +1,7 @@
 """The single RL training loop.
 
-Reads top to bottom: sample G completions per prompt, score them with the verifier,
+Reads top to bottom: sample G completions per prompt (`sample`: KV cache, finished rows
+dropped; greedy validation keeps HF `generate`), score them with the verifier,
 compute the extra signals the objective asks for (and only those), call the objective
 from the registry, take an AdamW step, validate every K steps, checkpoint for resume.
 The loop never names an objective: it only sees `harness.objectives.get(name)`.
@@ -20,7 +21,7 @@ from tqdm import tqdm
 from harness import objectives
 from harness.io import atomic_write_json, atomic_write_jsonl, read_jsonl
 from harness.model import count_parameters, load_checkpoint, save_checkpoint
-from harness.rollout.hf import Rollouts, completion_logprobs, generate
+from harness.rollout.hf import Rollouts, completion_logprobs, generate, sample
 from harness.seeding import seed_everything, set_threads
 from harness.train.state import load_state, save_state
 from verifiers import verify_batch
@@ -157,7 +158,7 @@ def train(s: TrainSettings) -> dict[str, Any]:
     bar = tqdm(range(start, s.steps), desc=f"{s.objective} seed {s.seed}", unit="step", initial=start, total=s.steps, mininterval=2.0)
     for step in bar:
         items = stream.take(s.prompts_per_step)
-        r = generate(model, tokenizer, [it["prompt"] for it in items], num_samples=s.group_size, max_new_tokens=s.max_new_tokens, temperature=s.temperature)
+        r = sample(model, tokenizer, [it["prompt"] for it in items], num_samples=s.group_size, max_new_tokens=s.max_new_tokens, temperature=s.temperature)
         per_seq_items = [it for it in items for _ in range(s.group_size)]
         rewards = score(s.domain, r.texts, per_seq_items)
         tokens += int(r.lengths.sum())
