@@ -13,8 +13,11 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+# Scripts run from benchmarks/ put that folder first on the path, where benchmarks/verifiers.py
+# would shadow the `verifiers` package: drop it (common is already imported) and put the repo first.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(REPO))
 
 # The embedded default's model (config/config.yaml `model:`), used when no checkpoint is given.
 DEFAULT_MODEL_CFG = {"hidden_size": 128, "layers": 4, "heads": 4}
