@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from harness.io import atomic_write_json, read_json, read_jsonl
 from harness.metrics.definitions import accuracy, mean_length, mean_length_correct
-from harness.model import count_parameters, load_checkpoint
+from harness.model import count_parameters, describe_model, load_checkpoint
 from harness.rollout.hf import generate
 from harness.seeding import seed_everything, set_threads
 from harness.tasks.registry import verifier_response
@@ -69,7 +69,7 @@ def run_evaluation(
         "mean_length_correct": mean_length_correct(lengths, scores),
         "items": records,
         "decoding": {"greedy": True, "max_new_tokens": max_new_tokens},
-        "model": {"name": Path(checkpoint).name, "params": count_parameters(model)},
+        "model": {"name": describe_model(model), "params": count_parameters(model)},
         "steps": steps,
     }
     atomic_write_json(out, result)

@@ -63,6 +63,15 @@ def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
 
 
+def describe_model(model: torch.nn.Module) -> str:
+    """A name that says what the model is: its hub id, or e.g. 'llama-h128-l4' for one built from a config."""
+    cfg = model.config
+    name = getattr(cfg, "_name_or_path", "") or ""
+    if name and not Path(name).exists():
+        return name  # a hub id
+    return f"{cfg.model_type}-h{cfg.hidden_size}-l{cfg.num_hidden_layers}"
+
+
 def load_checkpoint(path: str | Path) -> tuple[LlamaForCausalLM, PreTrainedTokenizerFast]:
     """Model (fp32, eval mode) and tokenizer from an HF-format directory."""
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from harness import objectives
 from harness.io import atomic_write_json, atomic_write_jsonl, read_jsonl
-from harness.model import count_parameters, load_checkpoint, save_checkpoint
+from harness.model import count_parameters, describe_model, load_checkpoint, save_checkpoint
 from harness.rollout.hf import Rollouts, completion_logprobs, generate, sample
 from harness.seeding import seed_everything, set_threads
 from harness.train.state import load_state, save_state
@@ -236,7 +236,7 @@ def train(s: TrainSettings) -> dict[str, Any]:
         "steps": s.steps,
         "wall_s": rows[-1]["wall_s"],
         "rollout_tokens": tokens,
-        "model": {"name": Path(s.base_model).name, "params": count_parameters(model)},
+        "model": {"name": describe_model(model), "params": count_parameters(model)},
         "needs": sorted(needs),
     }
     atomic_write_json(out / "run.json", summary)
