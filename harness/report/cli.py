@@ -14,6 +14,7 @@ which file and key).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -25,7 +26,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="harness report",
         description="Aggregate results into the leaderboard, plots, claims audit and MLflow.")
-    parser.add_argument("--config", required=True, help="comparison config YAML (e.g. config/config.yaml)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", help="comparison config YAML (e.g. config/config.yaml)")
+    source.add_argument("--config-json", help="the resolved config as a JSON string (what the workflow passes)")
     parser.add_argument("--results", default="results", help="results directory (default: results)")
     parser.add_argument("--claims", default=None, help="claims YAML (default: the config's `claims:` key)")
     parser.add_argument("--no-mlflow", action="store_true", help="write the files only; skip MLflow")
@@ -50,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     results = Path(args.results)
     try:
-        settings = ReportSettings.from_file(args.config)
+        settings = (ReportSettings.from_file(args.config) if args.config
+                    else ReportSettings.from_config(json.loads(args.config_json)))
         for warning in settings.warnings:
             _log(f"warning: {warning}")
         claims_path = resolve_path(args.claims, args.config) if args.claims else settings.claims_path

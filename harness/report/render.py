@@ -172,7 +172,7 @@ def leaderboard_sections(summary: Mapping[str, Any]) -> list[Section]:
 
     intro = Section(f"Leaderboard: {summary['comparison']}")
     intro.paragraphs.append(
-        f"Config `{summary.get('config') or '?'}`; objectives {', '.join(summary['objectives'])}; "
+        (f"Config `{summary['config']}`; " if summary.get('config') else "Config resolved by the workflow; ") + f"objectives {', '.join(summary['objectives'])}; "
         f"seeds {', '.join(str(s) for s in summary['seeds'])}. Reference objective for compression: "
         f"**{reference}**; speedups vs {', '.join(baselines) or 'no baseline'}. Every figure is the mean over seeds "
         f"with a {settings['confidence_level']:.0%} bootstrap CI in brackets "

@@ -19,5 +19,4 @@ rule report:
     benchmark:
         "results/benchmarks/report.tsv"
     shell:
-        "echo {params.resolved:q} > results/config.resolved.json && "
-        "harness report --config results/config.resolved.json --results results > {log} 2>&1"
+        "harness report --config-json {params.resolved:q} --results results > {log} 2>&1"
