@@ -6,19 +6,30 @@ from __future__ import annotations
 
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+
+
+W = TypeVar("W")
+
+
+def world_from_config(cls: type[W], world: dict[str, Any], suite: str) -> W:
+    """A generator's settings dataclass from the config's `data.<suite>` block.
+
+    Unknown keys fail with the allowed ones; lists become tuples (the dataclasses are frozen).
+    """
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = set(world) - names
+    if unknown:
+        raise ValueError(f"data.{suite}: unknown key(s) {sorted(unknown)}; allowed: {sorted(names)}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in world.items()})
 
 
 def math_world(world: dict[str, Any]):
-    """MathWorld from the config's `data.math` block (lists become tuples)."""
+    """MathWorld from the config's `data.math` block."""
     from harness.tasks.math_cot import MathWorld
 
-    names = {f.name for f in fields(MathWorld)}
-    unknown = set(world) - names
-    if unknown:
-        raise ValueError(f"data.math: unknown key(s) {sorted(unknown)}; allowed: {sorted(names)}")
-    return MathWorld(**{k: tuple(v) if isinstance(v, list) else v for k, v in world.items()})
+    return world_from_config(MathWorld, world, "math")
 
 
 def write_suite(suite: str, out_dir: str | Path, world: dict[str, Any]) -> list[Path]:

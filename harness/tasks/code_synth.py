@@ -25,7 +25,7 @@ import hashlib
 import random
 import string
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 VERSION = 1
@@ -71,11 +71,9 @@ class Problem:
 
 def code_world(world: dict[str, Any]) -> CodeWorld:
     """CodeWorld from a config block; unknown keys fail with the allowed ones."""
-    names = {f.name for f in fields(CodeWorld)}
-    unknown = set(world) - names
-    if unknown:
-        raise ValueError(f"data.code: unknown key(s) {sorted(unknown)}; allowed: {sorted(names)}")
-    return CodeWorld(**world)
+    from harness.tasks import world_from_config
+
+    return world_from_config(CodeWorld, world, "code")
 
 
 def affine_expr(a: int, b: int) -> str:

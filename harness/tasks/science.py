@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 VERSION = 1
@@ -92,11 +92,9 @@ class ScienceWorld:
 
 def science_world(world: dict[str, Any]) -> ScienceWorld:
     """ScienceWorld from a config block; unknown keys fail with the allowed ones."""
-    names = {f.name for f in fields(ScienceWorld)}
-    unknown = set(world) - names
-    if unknown:
-        raise ValueError(f"data.science: unknown key(s) {sorted(unknown)}; allowed: {sorted(names)}")
-    return ScienceWorld(**world)
+    from harness.tasks import world_from_config
+
+    return world_from_config(ScienceWorld, world, "science")
 
 
 @dataclass(frozen=True)
