@@ -42,6 +42,23 @@ class Rollouts:
         return self.completion_mask.sum(-1)
 
 
+def assemble_rollouts(
+    input_ids: torch.Tensor, attn: torch.Tensor, completion: torch.Tensor, tokenizer: PreTrainedTokenizerBase
+) -> Rollouts:
+    """Rollouts from left-padded prompts [B, P] and raw completions [B, T].
+
+    Keeps each completion up to and including its first EOS (mask 1 there), pads the rest.
+    """
+    is_eos = completion == tokenizer.eos_token_id
+    after_eos = (is_eos.long().cumsum(-1) - is_eos.long()) > 0
+    completion_mask = (~after_eos).float()
+    completion = completion.masked_fill(after_eos, tokenizer.pad_token_id)
+    sequences = torch.cat([input_ids, completion], dim=1)
+    attention_mask = torch.cat([attn, completion_mask.long()], dim=1)
+    texts = tokenizer.batch_decode(completion, skip_special_tokens=True)
+    return Rollouts(sequences, attention_mask, completion_mask, input_ids.shape[1], texts)
+
+
 @torch.no_grad()
 def generate(
     model: PreTrainedModel,
@@ -77,17 +94,7 @@ def generate(
     )
     if was_training:
         model.train()
-    P = input_ids.shape[1]
-    completion = out[:, P:]
-    is_eos = completion == tokenizer.eos_token_id
-    # keep tokens up to and including the first EOS
-    after_eos = (is_eos.cumsum(-1) - is_eos.long()) > 0
-    completion_mask = (~after_eos).float()
-    completion = completion.masked_fill(after_eos, tokenizer.pad_token_id)
-    sequences = torch.cat([input_ids, completion], dim=1)
-    attention_mask = torch.cat([attn, completion_mask.long()], dim=1)
-    texts = tokenizer.batch_decode(completion, skip_special_tokens=True)
-    return Rollouts(sequences, attention_mask, completion_mask, P, texts)
+    return assemble_rollouts(input_ids, attn, out[:, input_ids.shape[1] :], tokenizer)
 
 
 @torch.no_grad()
@@ -150,14 +157,7 @@ def sample(
         next_position = next_position + 1
     if was_training:
         model.train()
-    completion = completion[:, :steps]
-    is_eos = completion == eos
-    # keep tokens up to and including the first EOS (rows stop there, so the rest is pad)
-    completion_mask = ((is_eos.long().cumsum(-1) - is_eos.long()) == 0).float()
-    sequences = torch.cat([input_ids, completion], dim=1)
-    attention_mask = torch.cat([attn, completion_mask.long()], dim=1)
-    texts = tokenizer.batch_decode(completion, skip_special_tokens=True)
-    return Rollouts(sequences, attention_mask, completion_mask, P, texts)
+    return assemble_rollouts(input_ids, attn, completion[:, :steps], tokenizer)
 
 
 def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
