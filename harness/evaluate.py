@@ -29,9 +29,23 @@ def evaluate_checkpoint(
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Greedy-decode every item and verify it. Returns per-item records and the responses."""
     model, tok = load_checkpoint(checkpoint)
+    return evaluate_model(model, tok, items, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                          label=Path(checkpoint).parent.name)
+
+
+def evaluate_model(
+    model: torch.nn.Module,
+    tok: Any,
+    items: list[dict[str, Any]],
+    *,
+    max_new_tokens: int,
+    batch_size: int,
+    label: str = "",
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """``evaluate_checkpoint`` on a model already in memory."""
     records: list[dict[str, Any]] = []
     texts: list[str] = []
-    for start in tqdm(range(0, len(items), batch_size), desc=f"eval {Path(checkpoint).parent.name}", unit="batch", mininterval=2.0):
+    for start in tqdm(range(0, len(items), batch_size), desc=f"eval {label}", unit="batch", mininterval=2.0):
         chunk = items[start : start + batch_size]
         with torch.no_grad():
             r = generate(model, tok, [it["prompt"] for it in chunk], max_new_tokens=max_new_tokens, greedy=True)
@@ -52,8 +66,9 @@ def run_evaluation(
     set_threads(threads)
     seed_everything(seed)
     items = read_jsonl(data)
-    records, _ = evaluate_checkpoint(checkpoint, items, max_new_tokens=max_new_tokens, batch_size=batch_size)
-    model, _ = load_checkpoint(checkpoint)
+    model, tok = load_checkpoint(checkpoint)
+    records, _ = evaluate_model(model, tok, items, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                                label=Path(checkpoint).parent.name)
     scores = [r["score"] for r in records]
     lengths = [r["length"] for r in records]
     steps = int(read_json(run_json)["steps"]) if run_json else 0
