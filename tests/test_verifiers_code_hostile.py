@@ -190,7 +190,10 @@ HOSTILE = {
                 return a + b
             except OSError:
                 return -1""", WRONG),
-    "kill_parent": ("import os, signal\ndef add(a, b):\n    os.kill(os.getppid(), signal.SIGKILL)\n    return -1", WRONG),
+    # Racy by nature: the candidate's wrong answer ("ok", score 0) usually arrives first, but the
+    # host may see the killed zygote first and report the early exit; both score 0. Seen in CI.
+    "kill_parent": ("import os, signal\ndef add(a, b):\n    os.kill(os.getppid(), signal.SIGKILL)\n    return -1",
+                    WRONG + VIOLATION),
     "stop_the_zygote": ("import os, signal\ndef add(a, b):\n    os.kill(os.getppid(), signal.SIGSTOP)\n    return a - b", WRONG),
     "leave_sysv_shared_memory": ("""
         import ctypes
