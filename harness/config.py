@@ -66,12 +66,15 @@ def validate_config(config: dict[str, Any], source: str = "config") -> dict[str,
         if b not in BENCHMARKS:
             problems.append(f"benchmarks: unknown benchmark '{b}'; available: {sorted(BENCHMARKS)}")
     problems += _check_data_blocks(config)
-    m = config["data"]["math"]
+    problems += _check_suites_and_model(config)
+    m = config["data"].get("math", {})
     if m.get("min_terms", 2) > m.get("max_terms", 3):
         problems.append("data.math.min_terms must be <= data.math.max_terms")
     if m.get("lo", 1) > m.get("hi", 19):
         problems.append("data.math.lo must be <= data.math.hi")
     t = config["train"]
+    if t.get("micro_batch_size") and t["micro_batch_size"] % t["group_size"]:
+        problems.append(f"train.micro_batch_size ({t['micro_batch_size']}) must be a multiple of train.group_size ({t['group_size']}): micro-batches are whole groups")
     if t.get("updates_per_batch", 1) > t["prompts_per_step"]:
         problems.append("train.updates_per_batch must be <= train.prompts_per_step (minibatches are whole groups)")
     ref = config["report"].get("reference_objective", "grpo")
@@ -99,6 +102,34 @@ def _check_data_blocks(config: dict[str, Any]) -> list[str]:
             except (TypeError, ValueError) as e:
                 msg = str(e)
                 problems.append(msg if msg.startswith(f"data.{suite}") else f"data.{suite}: {msg}")
+    return problems
+
+
+def _check_suites_and_model(config: dict[str, Any]) -> list[str]:
+    """Warm-start and RL suites exist and have train data; the model is built or pretrained."""
+    from harness.tasks.registry import SUITES
+
+    problems = []
+    for suite in warmstart_suites(config):
+        if suite not in SUITES:
+            problems.append(f"warmstart.suites.{suite}: unknown suite; available: {sorted(SUITES)}")
+        elif suite == "humaneval":
+            problems.append("warmstart.suites.humaneval: HumanEval has a test split only; it cannot be trained on")
+    suite = train_suite(config)
+    if suite not in SUITES:
+        problems.append(f"train.suite: unknown suite {suite!r}; available: {sorted(SUITES)}")
+    elif suite == "humaneval":
+        problems.append("train.suite: HumanEval has a test split only; it cannot be trained on")
+    model = config["model"]
+    built = [k for k in ("hidden_size", "layers", "heads") if k in model]
+    if model.get("pretrained"):
+        if built:
+            problems.append(f"model: give either 'pretrained' or a size to build ({built}), not both")
+    elif len(built) < 3:
+        missing = sorted({"hidden_size", "layers", "heads"} - set(built))
+        problems.append(f"model: missing {missing} (or give 'pretrained': an HF model directory or hub id)")
+    elif int(config["warmstart"]["steps"]) < 1:
+        problems.append("warmstart.steps: a model built from a config needs at least 1 warm-start step")
     return problems
 
 
@@ -144,31 +175,71 @@ def data_settings(config: dict[str, Any], suite: str) -> dict[str, Any]:
     return {"suite": suite, "out_dir": f"{RESULTS}/data/{suite}", "world": config["data"].get(suite, {})}
 
 
+def warmstart_suites(config: dict[str, Any]) -> dict[str, float]:
+    """Suite -> sampling weight of the supervised warm start (default: the RL suite alone)."""
+    return dict(config["warmstart"].get("suites") or {train_suite(config): 1.0})
+
+
+def train_suite(config: dict[str, Any]) -> str:
+    """The suite whose train split RL samples prompts from and whose validation split it tracks."""
+    return str(config["train"].get("suite", "math"))
+
+
+def pretrained_input(config: dict[str, Any]) -> list[str]:
+    """The pretrained model directory as a workflow input when a rule of this project makes it
+    (under models/); a hub id or an outside path is not a file Snakemake tracks."""
+    name = str(config["model"].get("pretrained") or "")
+    return [name.rstrip("/")] if name.startswith("models/") else []
+
+
 def warmstart_settings(config: dict[str, Any]) -> dict[str, Any]:
     return {
-        "train_data": f"{RESULTS}/data/math/train.jsonl",
-        "validation_data": f"{RESULTS}/data/math/validation.jsonl",
+        "suites": {
+            suite: {
+                "train": f"{RESULTS}/data/{suite}/train.jsonl",
+                "validation": f"{RESULTS}/data/{suite}/validation.jsonl",
+                "weight": float(weight),
+            }
+            for suite, weight in warmstart_suites(config).items()
+        },
         "out_dir": f"{RESULTS}/base",
         "model": config["model"],
-        "warmstart": config["warmstart"],
-        "world": config["data"]["math"],
+        "warmstart": {k: v for k, v in config["warmstart"].items() if k != "suites"},
+        "world": config["data"].get("math", {}),
         "max_new_tokens": config["train"]["max_new_tokens"],
         "val_prompts": config["train"].get("val_prompts", 363),
+        **scale_settings(config),
     }
 
 
 def train_settings(config: dict[str, Any], objective: str, seed: int) -> dict[str, Any]:
+    suite = train_suite(config)
     return {
-        **config["train"],
+        **{k: v for k, v in config["train"].items() if k != "suite"},
         "objective": objective,
         "seed": int(seed),
         "hyperparams": config["objectives"][objective] or {},
         "base_model": f"{RESULTS}/base/model",
-        "train_data": f"{RESULTS}/data/math/train.jsonl",
-        "validation_data": f"{RESULTS}/data/math/validation.jsonl",
+        "train_data": f"{RESULTS}/data/{suite}/train.jsonl",
+        "validation_data": f"{RESULTS}/data/{suite}/validation.jsonl",
         "out_dir": f"{RESULTS}/runs/{objective}/seed{seed}",
         "threads": int(config.get("threads", 1)),
+        **({"prompt_format": config["model"]["prompt_format"]} if config["model"].get("prompt_format") else {}),
+        **scale_settings(config),
+        **({"gradient_checkpointing": True} if config["model"].get("gradient_checkpointing") else {}),
+        **({"rollout": config["rollout"]} if config.get("rollout") else {}),
     }
+
+
+def scale_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """Device and dtype of training and evaluation jobs, only where they differ from CPU/float32
+    (so the embedded comparison's job settings, and its Snakemake params, stay as they were)."""
+    out: dict[str, Any] = {}
+    if config.get("device", "cpu") != "cpu":
+        out["device"] = config["device"]
+    if config["model"].get("dtype", "float32") != "float32":
+        out["dtype"] = config["model"]["dtype"]
+    return out
 
 
 def checkpoint_of(objective: str, seed: int) -> str:
@@ -189,4 +260,7 @@ def eval_settings(config: dict[str, Any], objective: str, seed: int, benchmark: 
         "batch_size": config["eval"]["batch_size"],
         "threads": int(config.get("threads", 1)),
         "run_json": None if objective == "base" else f"{RESULTS}/runs/{objective}/seed{seed}/run.json",
+        **({"prompt_format": config["model"]["prompt_format"]} if config["model"].get("prompt_format") else {}),
+        **scale_settings(config),
+        **({"backend": config["eval"]["backend"]} if config["eval"].get("backend", "hf") != "hf" else {}),
     }

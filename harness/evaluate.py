@@ -14,6 +14,7 @@ from tqdm import tqdm
 from harness.io import atomic_write_json, read_json, read_jsonl
 from harness.metrics.definitions import accuracy, mean_length, mean_length_correct
 from harness.model import count_parameters, describe_model, load_checkpoint
+from harness.prompts import format_prompts
 from harness.rollout.hf import generate
 from harness.seeding import seed_everything, set_threads
 from harness.tasks.registry import verifier_response
@@ -41,14 +42,17 @@ def evaluate_model(
     max_new_tokens: int,
     batch_size: int,
     label: str = "",
+    prompt_format: dict[str, Any] | None = None,
+    backend: Any = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """``evaluate_checkpoint`` on a model already in memory."""
+    """``evaluate_checkpoint`` on a model already in memory (prompts as ``harness.prompts`` formats them)."""
     records: list[dict[str, Any]] = []
     texts: list[str] = []
     for start in tqdm(range(0, len(items), batch_size), desc=f"eval {label}", unit="batch", mininterval=2.0):
         chunk = items[start : start + batch_size]
         with torch.no_grad():
-            r = generate(model, tok, [it["prompt"] for it in chunk], max_new_tokens=max_new_tokens, greedy=True)
+            r = (backend.generate if backend is not None else generate)(
+                model, tok, format_prompts(tok, chunk, prompt_format), max_new_tokens=max_new_tokens, greedy=True)
         domain = chunk[0]["domain"]
         responses = [verifier_response(it, text) for it, text in zip(chunk, r.texts)]
         verdicts = verify_batch(domain, responses, chunk)
@@ -61,14 +65,22 @@ def evaluate_model(
 def run_evaluation(
     *, checkpoint: str, data: str, out: str, objective: str, seed: int, benchmark: str,
     max_new_tokens: int, batch_size: int, threads: int = 1, run_json: str | None = None,
+    prompt_format: dict[str, Any] | None = None, device: str = "cpu", dtype: str = "float32", backend: str = "hf",
 ) -> dict[str, Any]:
     """Evaluate and write the eval JSON atomically; returns it."""
     set_threads(threads)
     seed_everything(seed)
     items = read_jsonl(data)
-    model, tok = load_checkpoint(checkpoint)
+    model, tok = load_checkpoint(checkpoint, dtype=dtype)
+    model.to(device)
+    engine = None
+    if backend != "hf":
+        from harness.rollout.backends import backend_name, get_backend
+
+        engine = get_backend(backend)
+        engine = None if backend_name(engine) == "hf" else engine
     records, _ = evaluate_model(model, tok, items, max_new_tokens=max_new_tokens, batch_size=batch_size,
-                                label=Path(checkpoint).parent.name)
+                                label=Path(checkpoint).parent.name, prompt_format=prompt_format, backend=engine)
     scores = [r["score"] for r in records]
     lengths = [r["length"] for r in records]
     steps = int(read_json(run_json)["steps"]) if run_json else 0
@@ -83,7 +95,7 @@ def run_evaluation(
         "mean_length": mean_length(lengths),
         "mean_length_correct": mean_length_correct(lengths, scores),
         "items": records,
-        "decoding": {"greedy": True, "max_new_tokens": max_new_tokens},
+        "decoding": {"greedy": True, "max_new_tokens": max_new_tokens, **({"prompt_format": prompt_format} if prompt_format else {})},
         "model": {"name": describe_model(model), "params": count_parameters(model)},
         "steps": steps,
     }

@@ -72,15 +72,51 @@ def describe_model(model: torch.nn.Module) -> str:
     return f"{cfg.model_type}-h{cfg.hidden_size}-l{cfg.num_hidden_layers}"
 
 
-def load_checkpoint(path: str | Path) -> tuple[LlamaForCausalLM, PreTrainedTokenizerFast]:
-    """Model (fp32, eval mode) and tokenizer from an HF-format directory."""
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def _ready_tokenizer(tok: Any) -> Any:
+    """Left padding (the generation code needs it) and a pad token (EOS when the model has none)."""
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    tok.padding_side = "left"
+    return tok
+
+
+def load_checkpoint(path: str | Path, dtype: str = "float32") -> tuple[LlamaForCausalLM, PreTrainedTokenizerFast]:
+    """Model (``dtype``, eval mode) and tokenizer from an HF-format directory."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = Path(path)
     if not (path / "config.json").exists():
         raise FileNotFoundError(f"{path} is not a model checkpoint (no config.json); rerun the rule that makes it")
-    tok = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; available: {sorted(DTYPES)}")
+    tok = _ready_tokenizer(AutoTokenizer.from_pretrained(path))
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype])
+    model.eval()
+    return model, tok
+
+
+def load_pretrained(model_cfg: dict[str, Any]) -> tuple[torch.nn.Module, Any]:
+    """The config's ``model.pretrained`` (a local HF directory, or a hub id where there is network).
+
+    ``model_cfg`` keys: pretrained, dtype (float32 | bfloat16 | float16), attn_implementation.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    name = str(model_cfg["pretrained"])
+    dtype = str(model_cfg.get("dtype", "float32"))
+    if dtype not in DTYPES:
+        raise ValueError(f"model.dtype: unknown dtype {dtype!r}; available: {sorted(DTYPES)}")
+    local = Path(name)
+    if (local.exists() or name.startswith((".", "/", "models/", "results/"))) and not (local / "config.json").exists():
+        raise FileNotFoundError(f"model.pretrained: {name} is not an HF model directory (no config.json)")
+    kwargs: dict[str, Any] = {"dtype": DTYPES[dtype]}
+    if model_cfg.get("attn_implementation"):
+        kwargs["attn_implementation"] = model_cfg["attn_implementation"]
+    tok = _ready_tokenizer(AutoTokenizer.from_pretrained(name))
+    model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
     model.eval()
     return model, tok
 

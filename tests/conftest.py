@@ -25,7 +25,7 @@ def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("world")
     write_suite("math", root / "data", TINY_WORLD)
     build_base_model(
-        train_data=str(root / "data/train.jsonl"), validation_data=str(root / "data/validation.jsonl"),
+        suites={"math": {"train": str(root / "data/train.jsonl"), "validation": str(root / "data/validation.jsonl")}},
         out_dir=str(root / "base"), model=TINY_MODEL,
         warmstart={"steps": 20, "batch_size": 16, "lr": 3e-3, "warmup_steps": 5, "seed": 0, "threads": 1},
         world=TINY_WORLD, max_new_tokens=40, val_prompts=16,

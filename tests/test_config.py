@@ -49,6 +49,18 @@ BAD = [
     ("unknown data suite", mutate("data.chemistry", {}), ["data.chemistry", "available"]),
     ("misspelled code world key", mutate("data.code", {"familes": ["affine"]}), ["data.code", "familes", "allowed"]),
     ("updates per batch above prompts", mutate("train.updates_per_batch", 99), ["updates_per_batch"]),
+    ("unknown warm-start suite", mutate("warmstart.suites", {"math": 1, "chem": 1}), ["warmstart.suites.chem", "available"]),
+    ("warm start on humaneval", mutate("warmstart.suites", {"humaneval": 1}), ["warmstart.suites.humaneval", "test split only"]),
+    ("zero warm-start weight", mutate("warmstart.suites", {"math": 0}), ["warmstart.suites.math"]),
+    ("unknown train suite", mutate("train.suite", "gsm9k"), ["train.suite", "gsm9k", "available"]),
+    ("RL on humaneval", mutate("train.suite", "humaneval"), ["train.suite", "test split only"]),
+    ("pretrained and a size", mutate("model.pretrained", "models/x"), ["model", "pretrained", "not both"]),
+    ("no size and no pretrained", mutate("model.layers", None, delete=True), ["model", "layers", "pretrained"]),
+    ("built model without warm start", mutate("warmstart.steps", 0), ["warmstart.steps", "at least 1"]),
+    ("micro-batch not whole groups", mutate("train.micro_batch_size", 12), ["micro_batch_size", "multiple", "group_size"]),
+    ("unknown rollout backend", mutate("rollout", {"backend": "sglang"}), ["rollout.backend"]),
+    ("unknown device", mutate("device", "tpu"), ["device"]),
+    ("misspelled prompt format key", mutate("model.prompt_format", {"chat_template": True}), ["chat_template", "prompt_format"]),
 ]
 
 
@@ -74,7 +86,7 @@ def test_objective_hyperparameter_checks_run_at_validation() -> None:
         validate_config(cfg)
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "smoke.yaml"])
+@pytest.mark.parametrize("name", ["config.yaml", "smoke.yaml", "gpu.yaml"])
 def test_shipped_configs_are_valid(name: str) -> None:
     load_config(REPO / "config" / name)
 

@@ -75,7 +75,7 @@ def test_reward_signal_moves_the_model_and_no_signal_leaves_it(tiny_world, tmp_p
     flat, _ = load_checkpoint(tmp_path / "flat" / "model")
     assert all(torch.equal(p, q) for p, q in zip(before.parameters(), flat.parameters()))
 
-    monkeypatch.setattr(loop, "score", lambda domain, texts, items: torch.tensor([float(i % 2) for i in range(len(texts))]))
+    monkeypatch.setattr(loop, "score", lambda texts, items: torch.tensor([float(i % 2) for i in range(len(texts))]))
     train(settings(tiny_world, tmp_path / "run", steps=2, lr=1e-2))
     after, _ = load_checkpoint(tmp_path / "run" / "model")
     diffs = [float((p - q).abs().max()) for p, q in zip(before.parameters(), after.parameters())]

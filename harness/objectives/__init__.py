@@ -74,6 +74,19 @@ class RolloutBatch:
     old_entropy:   [B, T] or None; sampling-policy token entropy (no grad).
     extras:        free-form signals, e.g. "answer_entropy" [B, T],
                    "max_new_tokens" (int), "completion_ids" [B, T] (see EXTRAS).
+    num_sequences: int or None; the number of sequences of the whole minibatch this
+                   batch is a micro-batch of (gradient accumulation). None: this batch
+                   is the whole minibatch (N = B).
+    num_tokens:    float or None; the whole minibatch's completion-token count (its
+                   mask sum). None: this batch is the whole minibatch (mask.sum()).
+
+    Gradient accumulation: a trainer may split a minibatch of whole groups (never a
+    group across micro-batches: advantages and other group statistics need the whole
+    group) into micro-batches, call ``Objective.loss`` on each with ``num_sequences``
+    and ``num_tokens`` set to the full minibatch's counts, and backward the SUM of the
+    micro-batch losses; every objective's loss aggregation then normalises by the full
+    minibatch's count, so that sum equals the full-minibatch loss and gradient
+    (tests/test_microbatch.py). Metrics are per micro-batch.
 
     ``rewards`` are the raw verifier scores: ``Objective.loss`` applies the objective's
     own ``shape_rewards`` itself, so a trainer must not feed shaped rewards back in.
@@ -88,6 +101,8 @@ class RolloutBatch:
     entropy: torch.Tensor | None = None
     old_entropy: torch.Tensor | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    num_sequences: int | None = None
+    num_tokens: float | None = None
 
     def __post_init__(self) -> None:
         if self.logprobs.dim() != 2:
@@ -101,6 +116,19 @@ class RolloutBatch:
             raise ValueError(f"rewards must have shape ({B},), got {tuple(self.rewards.shape)}")
         if self.group_size < 1 or B % self.group_size:
             raise ValueError(f"batch size {B} is not a multiple of group_size {self.group_size}")
+        if self.num_sequences is not None:
+            n = self.num_sequences
+            if isinstance(n, bool) or int(n) != n or n < B or n % self.group_size:
+                raise ValueError(
+                    f"num_sequences (the full minibatch's sequence count) must be an integer >= this batch's "
+                    f"{B} sequences and a multiple of group_size {self.group_size}, got {n!r}"
+                )
+            self.num_sequences = int(n)
+        if self.num_tokens is not None:
+            t = float(self.num_tokens)
+            if not t >= 0 or t == float("inf"):
+                raise ValueError(f"num_tokens (the full minibatch's completion-token count) must be finite and >= 0, got {t}")
+            self.num_tokens = t
 
     @property
     def lengths(self) -> torch.Tensor:

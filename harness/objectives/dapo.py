@@ -73,7 +73,7 @@ class DAPO(Objective):
         adv = parts.group_normalised_advantage(rewards, batch.group_size, eps=self.adv_eps)[:, None]
         ratio = torch.exp(parts.token_log_ratio(batch.logprobs, batch.old_logprobs))
         per_token = parts.clipped_surrogate(ratio, adv, self.eps_low, self.eps_high)
-        loss = parts.token_mean(per_token, batch.mask)
+        loss = parts.token_mean(per_token, batch.mask, batch.num_tokens)
         return loss, {
             "clip_frac": parts.clip_fraction(ratio, adv, batch.mask, self.eps_low, self.eps_high),
             "reward_shaped_mean": float(rewards.float().mean()),

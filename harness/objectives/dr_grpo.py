@@ -11,7 +11,9 @@ Provenance
 - Reconstructed: the constant is B x L_max with L_max = ``batch.extras["max_new_tokens"]``,
   as TRL's max_completion_length (the paper's code divides by the generation budget);
   without that key we fall back to the padded width T of the batch, which varies
-  between batches, so the trainer should set it.
+  between batches, so the trainer should set it (and must, for micro-batches: a
+  micro-batch, ``batch.num_sequences`` set, without it raises, since its width need not
+  be the full minibatch's).
 - Defaults: eps 0.2 (PPO / the paper's Oat setup), beta 0 (the paper drops the KL term).
 """
 from __future__ import annotations
@@ -41,6 +43,12 @@ class DrGRPO(Objective):
         adv = parts.group_normalised_advantage(rewards, batch.group_size, scale_by_std=False)[:, None]
         ratio = torch.exp(parts.token_log_ratio(batch.logprobs, batch.old_logprobs))
         per_token = parts.clipped_surrogate(ratio, adv, self.eps, self.eps)
+        if "max_new_tokens" not in batch.extras and batch.num_sequences is not None:
+            raise ValueError(
+                "dr_grpo on a micro-batch (batch.num_sequences set) needs batch.extras['max_new_tokens']: "
+                "the fallback L_max, the padded width T, can differ between micro-batches, so their losses "
+                "would not sum to the full-batch loss"
+            )
         max_tokens = int(batch.extras.get("max_new_tokens", batch.mask.shape[-1]))
-        loss = parts.constant_normaliser(per_token, batch.mask, max_tokens)
+        loss = parts.constant_normaliser(per_token, batch.mask, max_tokens, batch.num_sequences)
         return loss, {"clip_frac": parts.clip_fraction(ratio, adv, batch.mask, self.eps, self.eps)}

@@ -58,6 +58,6 @@ class EAPO(Objective):
         token_adv = adv * self.token_weights(batch)
         ratio = torch.exp(parts.token_log_ratio(batch.logprobs, batch.old_logprobs))
         per_token = parts.clipped_surrogate(ratio, token_adv, self.eps_low, self.eps_high)
-        return parts.token_mean(per_token, batch.mask), {
+        return parts.token_mean(per_token, batch.mask, batch.num_tokens), {
             "clip_frac": parts.clip_fraction(ratio, token_adv, batch.mask, self.eps_low, self.eps_high)
         }

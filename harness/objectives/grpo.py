@@ -50,5 +50,5 @@ class GRPO(Objective):
             kl = parts.k3_kl(batch.logprobs, batch.ref_logprobs)
             per_token = per_token + self.beta * kl
             metrics["kl"] = parts.masked_mean(kl.detach(), batch.mask)
-        loss = parts.seq_mean_token_mean(per_token, batch.mask)
+        loss = parts.seq_mean_token_mean(per_token, batch.mask, batch.num_sequences)
         return loss, metrics

@@ -41,7 +41,7 @@ class GSPO(Objective):
         adv = parts.group_normalised_advantage(rewards, batch.group_size, eps=self.adv_eps)[:, None]
         ratio = parts.sequence_ratio_token_grad(batch.logprobs, batch.old_logprobs, batch.mask)
         per_token = parts.clipped_surrogate(ratio, adv, self.eps_low, self.eps_high)
-        loss = parts.seq_mean_token_mean(per_token, batch.mask)
+        loss = parts.seq_mean_token_mean(per_token, batch.mask, batch.num_sequences)
         return loss, {
             "clip_frac": parts.clip_fraction(ratio.detach(), adv, batch.mask, self.eps_low, self.eps_high),
             "seq_ratio_mean": float(ratio.detach()[:, 0].mean()),

@@ -86,4 +86,4 @@ class IAPO(Objective):
             kl = parts.k3_kl(batch.logprobs, self.require(batch, "ref_logprobs"))
             per_token = per_token + self.beta * kl
             metrics["kl"] = parts.masked_mean(kl.detach(), batch.mask)
-        return parts.token_mean(per_token, batch.mask), metrics
+        return parts.token_mean(per_token, batch.mask, batch.num_tokens), metrics

@@ -81,22 +81,54 @@ def k3_kl(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------- aggregation
+#
+# Gradient accumulation: a trainer may split a minibatch of whole groups into
+# micro-batches, call ``Objective.loss`` on each and backward the SUM of the losses.
+# That sum equals the full-minibatch loss only if every micro-batch is normalised by the
+# full minibatch's count, so each aggregator takes that count as an optional argument
+# (``RolloutBatch.num_sequences`` / ``num_tokens``). ``None`` means "this batch is the
+# whole minibatch": the batch's own count, computed exactly as before.
 
 
-def seq_mean_token_mean(per_token: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """GRPO: mean over sequences of each sequence's token mean (1/G sum_i 1/|o_i| sum_t)."""
+def seq_mean_token_mean(
+    per_token: torch.Tensor, mask: torch.Tensor, num_sequences: int | None = None
+) -> torch.Tensor:
+    """GRPO: mean over sequences of each sequence's token mean (1/G sum_i 1/|o_i| sum_t).
+
+    per_token, mask: [B, T]; returns a scalar. ``num_sequences``: the full minibatch's
+    sequence count N (>= B) when this batch is one micro-batch of it; the result is then
+    sum_i (1/|o_i| sum_t) / N, so the micro-batch results sum to the full-batch mean.
+    ``None``: N = B (the plain mean).
+    """
     per_seq = (per_token * mask).sum(-1) / mask.sum(-1).clamp(min=1)
-    return per_seq.mean()
+    if num_sequences is None:
+        return per_seq.mean()
+    return per_seq.sum() / _positive_count(num_sequences, "num_sequences")
 
 
-def token_mean(per_token: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """DAPO: mean over all completion tokens of the batch (1/sum|o_i| sum_i sum_t)."""
-    return (per_token * mask).sum() / mask.sum().clamp(min=1)
+def token_mean(per_token: torch.Tensor, mask: torch.Tensor, num_tokens: float | None = None) -> torch.Tensor:
+    """DAPO: mean over all completion tokens of the batch (1/sum|o_i| sum_i sum_t).
+
+    per_token, mask: [B, T]; returns a scalar. ``num_tokens``: the full minibatch's
+    completion-token count (its mask sum) when this batch is one micro-batch of it; the
+    result is sum_i sum_t / max(num_tokens, 1). ``None``: this batch's own mask sum.
+    """
+    total = (per_token * mask).sum()
+    if num_tokens is None:
+        return total / mask.sum().clamp(min=1)
+    return total / max(float(num_tokens), 1.0)
 
 
-def constant_normaliser(per_token: torch.Tensor, mask: torch.Tensor, max_tokens: int) -> torch.Tensor:
-    """Dr.GRPO: sum over tokens divided by a constant (B x max_tokens), no length bias."""
-    return (per_token * mask).sum() / (per_token.shape[0] * max_tokens)
+def constant_normaliser(
+    per_token: torch.Tensor, mask: torch.Tensor, max_tokens: int, num_sequences: int | None = None
+) -> torch.Tensor:
+    """Dr.GRPO: sum over tokens divided by a constant (N x max_tokens), no length bias.
+
+    per_token, mask: [B, T]; returns a scalar. N is ``num_sequences`` (the full
+    minibatch's sequence count when this batch is one micro-batch of it), or B if ``None``.
+    """
+    n = per_token.shape[0] if num_sequences is None else _positive_count(num_sequences, "num_sequences")
+    return (per_token * mask).sum() / (n * max_tokens)
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> float:
@@ -253,13 +285,31 @@ def sequence_ratio_token_grad(
     return torch.exp(s + logprobs - logprobs.detach())
 
 
-def group_token_normaliser(per_token: torch.Tensor, mask: torch.Tensor, group_size: int) -> torch.Tensor:
+def group_token_normaliser(
+    per_token: torch.Tensor, mask: torch.Tensor, group_size: int, num_sequences: int | None = None
+) -> torch.Tensor:
     """TGC aggregation: mean over groups of (sum of the group's token terms / the group's token count).
 
+    per_token, mask: [B, T] with B a multiple of ``group_size``; returns a scalar.
     One normaliser shared by all G sequences of a group (instead of GRPO's 1/|o_i|), so
     a token's coefficient is A_i / N_g and sums to zero over the group when sum_i A_i = 0.
+    ``num_sequences``: the full minibatch's sequence count N (a multiple of G) when this
+    batch is one micro-batch of whole groups; the group terms are then summed and divided
+    by the full group count N / G. ``None``: the mean over this batch's B / G groups.
     """
     per_seq = (per_token * mask).sum(-1)
     num = group_view(per_seq, group_size).sum(dim=1)
     den = group_view(mask.sum(-1), group_size).sum(dim=1).clamp(min=1)
-    return (num / den).mean()
+    if num_sequences is None:
+        return (num / den).mean()
+    n = _positive_count(num_sequences, "num_sequences")
+    if n % group_size:
+        raise ValueError(f"num_sequences={n} is not a multiple of group_size={group_size}")
+    return (num / den).sum() / (n // group_size)
+
+
+def _positive_count(n: int, name: str) -> int:
+    """``n`` as a positive int, or a ValueError naming ``name``."""
+    if isinstance(n, bool) or int(n) != n or n < 1:
+        raise ValueError(f"{name} must be a positive integer (the full minibatch's count), got {n!r}")
+    return int(n)

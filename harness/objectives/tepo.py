@@ -75,4 +75,4 @@ class TEPO(Objective):
             per_token = per_token + self.beta * mask * kl
             metrics["kl_mask_frac"] = parts.masked_mean(mask, batch.mask)
             metrics["kl"] = parts.masked_mean(kl.detach(), batch.mask)
-        return parts.token_mean(per_token, batch.mask), metrics
+        return parts.token_mean(per_token, batch.mask, batch.num_tokens), metrics

@@ -65,7 +65,7 @@ class TGC(Objective):
         correction = -group_mean * shared
         per_token = per_token - correction * (batch.logprobs - batch.logprobs.detach())
 
-        loss = parts.group_token_normaliser(per_token, batch.mask, G)
+        loss = parts.group_token_normaliser(per_token, batch.mask, G, batch.num_sequences)
         return loss, {
             "clip_frac": parts.clip_fraction(r, adv, batch.mask, self.eps, self.eps),
             "shared_prefix_frac": parts.masked_mean(shared, batch.mask),

@@ -75,7 +75,7 @@ def generate(
     Stops as soon as every sequence has produced EOS. Sampling draws from torch's global
     generator, so the caller's seed fixes the result on CPU.
     """
-    enc = tokenizer(prompts, return_tensors="pt", padding=True)
+    enc = tokenizer(prompts, return_tensors="pt", padding=True).to(model.device)
     input_ids = enc["input_ids"].repeat_interleave(num_samples, dim=0)
     attn = enc["attention_mask"].repeat_interleave(num_samples, dim=0)
     was_training = model.training
@@ -118,12 +118,12 @@ def sample(
     """
     if max_new_tokens < 1:
         raise ValueError(f"sample: max_new_tokens must be at least 1, got {max_new_tokens}")
-    enc = tokenizer(prompts, return_tensors="pt", padding=True)
+    enc = tokenizer(prompts, return_tensors="pt", padding=True).to(model.device)
     input_ids = enc["input_ids"].repeat_interleave(num_samples, dim=0)
     attn = enc["attention_mask"].repeat_interleave(num_samples, dim=0)
     B, P = input_ids.shape
     eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
-    completion = torch.full((B, max_new_tokens), pad, dtype=input_ids.dtype)
+    completion = torch.full((B, max_new_tokens), pad, dtype=input_ids.dtype, device=input_ids.device)
     was_training = model.training
     model.eval()
     cache = DynamicCache(config=model.config)
@@ -132,7 +132,7 @@ def sample(
         input_ids=input_ids, attention_mask=attn, position_ids=positions, past_key_values=cache, use_cache=True,
         logits_to_keep=1,
     ).logits[:, -1]
-    live = torch.arange(B)  # batch row of each live cache row
+    live = torch.arange(B, device=input_ids.device)  # batch row of each live cache row
     live_attn, next_position = attn, positions[:, -1:] + 1
     steps = 0
     while True:

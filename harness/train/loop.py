@@ -22,7 +22,9 @@ from harness import objectives
 from harness.io import atomic_write_json, atomic_write_jsonl, read_jsonl
 from harness.model import count_parameters, describe_model, load_checkpoint, save_checkpoint
 from harness.rollout.hf import Rollouts, completion_logprobs, generate, sample
+from harness.prompts import format_prompts
 from harness.seeding import seed_everything, set_threads
+from harness.tasks.registry import verifier_response
 from harness.train.state import load_state, save_state
 from verifiers import verify_batch
 
@@ -51,7 +53,13 @@ class TrainSettings:
     val_prompts: int = 363
     ckpt_every: int = 10
     threads: int = 1
-    domain: str = "math"
+    prompt_format: dict[str, Any] = field(default_factory=dict)  # model.prompt_format (harness/prompts.py)
+    # scale (config/gpu.yaml); the defaults are the CPU path the embedded comparison uses
+    device: str = "cpu"
+    dtype: str = "float32"
+    gradient_checkpointing: bool = False
+    micro_batch_size: int | None = None  # sequences per forward/backward (whole groups); None: the whole minibatch
+    rollout: dict[str, Any] = field(default_factory=dict)  # {"backend": "hf" | "vllm", **engine options}
     answer_delimiter: str = "A: "
     stop_after: int | None = None  # testing aid: exit (like a kill) after this many steps
 
@@ -87,22 +95,58 @@ class PromptStream:
         self._order = self._shuffle()
 
 
-def score(domain: str, texts: list[str], items: list[dict[str, Any]]) -> torch.Tensor:
-    """[len(texts)] verifier scores (1.0 right, 0.0 wrong) against the items' references."""
-    verdicts = verify_batch(domain, texts, items)
-    return torch.tensor([v.score for v in verdicts], dtype=torch.float32)
+def score(texts: list[str], items: list[dict[str, Any]]) -> torch.Tensor:
+    """[len(texts)] verifier scores (1.0 right, 0.0 wrong) of completions against their items.
+
+    Each item is judged by its own domain's verifier, on ``registry.verifier_response`` (the
+    completion cut at the item's stop strings, the prompt in front for prompt continuations),
+    so a batch may mix suites; the evaluator judges the same text.
+    """
+    out = torch.zeros(len(texts), dtype=torch.float32)
+    by_domain: dict[str, list[int]] = {}
+    for i, it in enumerate(items):
+        by_domain.setdefault(it["domain"], []).append(i)
+    for domain, idx in by_domain.items():
+        verdicts = verify_batch(domain, [verifier_response(items[i], texts[i]) for i in idx], [items[i] for i in idx])
+        out[idx] = torch.tensor([v.score for v in verdicts], dtype=torch.float32)
+    return out
 
 
 @torch.no_grad()
 def greedy_accuracy(model: torch.nn.Module, tokenizer: Any, items: list[dict[str, Any]], s: TrainSettings) -> dict[str, float]:
     """Greedy validation accuracy and mean completion length on ``items``."""
-    r = generate(model, tokenizer, [it["prompt"] for it in items], max_new_tokens=s.max_new_tokens, greedy=True)
-    acc = score(s.domain, r.texts, items)
+    r = generate(model, tokenizer, format_prompts(tokenizer, items, s.prompt_format), max_new_tokens=s.max_new_tokens, greedy=True)
+    acc = score(r.texts, items)
     return {"val_accuracy": float(acc.mean()), "val_length": float(r.lengths.float().mean())}
 
 
 def _sub(r: Rollouts, idx: torch.Tensor) -> Rollouts:
+    idx = idx.to(r.sequences.device)
     return Rollouts(r.sequences[idx], r.attention_mask[idx], r.completion_mask[idx], r.prompt_len, [r.texts[i] for i in idx.tolist()])
+
+
+def micro_batches(groups: torch.Tensor, group_size: int, micro_batch_size: int | None) -> list[torch.Tensor]:
+    """Row indices [m] of each micro-batch of a minibatch given as ``groups`` [g, group_size].
+
+    Whole groups per micro-batch (``micro_batch_size`` a multiple of ``group_size``), so group
+    statistics stay intact; None or a size >= the minibatch gives one micro-batch.
+    """
+    if not micro_batch_size or micro_batch_size >= groups.numel():
+        return [groups.reshape(-1)]
+    per = max(1, micro_batch_size // group_size)
+    return [g.reshape(-1) for g in torch.split(groups, per)]
+
+
+def rollout_backend(s: TrainSettings) -> Any:
+    """The rollout backend (``harness.rollout.backends``); None means our HF sampler (`sample`)."""
+    options = dict(s.rollout)
+    name = options.pop("backend", "hf")
+    if name == "hf":
+        return None
+    from harness.rollout.backends import backend_name, get_backend
+
+    backend = get_backend(name, **options)
+    return None if backend_name(backend) == "hf" else backend
 
 
 def rollout_signals(
@@ -135,7 +179,12 @@ def train(s: TrainSettings) -> dict[str, Any]:
     seed_everything(s.seed)
     out = Path(s.out_dir)
     state_dir = out / "state"
-    model, tokenizer = load_checkpoint(s.base_model)
+    device = torch.device(s.device)
+    model, tokenizer = load_checkpoint(s.base_model, dtype=s.dtype)
+    model.to(device)
+    if s.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    backend = rollout_backend(s)
     objective = objectives.get(s.objective, **s.hyperparams)
     needs = objective.required_signals()
     ref_model = copy.deepcopy(model).eval() if "ref_logprobs" in needs else None
@@ -158,9 +207,13 @@ def train(s: TrainSettings) -> dict[str, Any]:
     bar = tqdm(range(start, s.steps), desc=f"{s.objective} seed {s.seed}", unit="step", initial=start, total=s.steps, mininterval=2.0)
     for step in bar:
         items = stream.take(s.prompts_per_step)
-        r = sample(model, tokenizer, [it["prompt"] for it in items], num_samples=s.group_size, max_new_tokens=s.max_new_tokens, temperature=s.temperature)
+        prompts = format_prompts(tokenizer, items, s.prompt_format)
+        if backend is None:
+            r = sample(model, tokenizer, prompts, num_samples=s.group_size, max_new_tokens=s.max_new_tokens, temperature=s.temperature)
+        else:
+            r = backend.generate(model, tokenizer, prompts, num_samples=s.group_size, max_new_tokens=s.max_new_tokens, temperature=s.temperature)
         per_seq_items = [it for it in items for _ in range(s.group_size)]
-        rewards = score(s.domain, r.texts, per_seq_items)
+        rewards = score(r.texts, per_seq_items).to(device)
         tokens += int(r.lengths.sum())
         signals = rollout_signals(model, ref_model, tokenizer, r, needs, s)
 
@@ -171,30 +224,40 @@ def train(s: TrainSettings) -> dict[str, Any]:
             # minibatches are whole groups, so group statistics stay intact
             groups = keep.view(-1, s.group_size)
             for chunk in torch.chunk(groups, min(s.updates_per_batch, groups.shape[0])):
-                idx = chunk.reshape(-1)
-                sub = _sub(r, idx)
-                logprobs, entropy = completion_logprobs(model, sub, with_entropy="entropy" in needs)
-                batch = objectives.RolloutBatch(
-                    logprobs=logprobs,
-                    old_logprobs=signals["old_logprobs"][idx] if "old_logprobs" in signals else logprobs.detach(),
-                    mask=sub.completion_mask,
-                    rewards=rewards[idx],
-                    group_size=s.group_size,
-                    ref_logprobs=signals["ref_logprobs"][idx] if "ref_logprobs" in signals else None,
-                    entropy=entropy,
-                    old_entropy=signals["old_entropy"][idx] if "old_entropy" in signals else None,
-                    extras={
-                        "max_new_tokens": s.max_new_tokens,
-                        "completion_ids": sub.completion_ids,
-                        **({"answer_entropy": signals["answer_entropy"][idx]} if "answer_entropy" in signals else {}),
-                    },
-                )
-                loss, metrics = objective.loss(batch)
+                micro = micro_batches(chunk, s.group_size, s.micro_batch_size)
+                # several micro-batches: each normalises by the whole minibatch's counts, so the
+                # sum of their losses (and gradients) is the minibatch's
+                full = {} if len(micro) == 1 else {
+                    "num_sequences": int(chunk.numel()),
+                    "num_tokens": float(r.completion_mask[chunk.reshape(-1).to(r.completion_mask.device)].sum()),
+                }
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                loss_sum = 0.0
+                for idx in micro:
+                    sub = _sub(r, idx)
+                    logprobs, entropy = completion_logprobs(model, sub, with_entropy="entropy" in needs)
+                    batch = objectives.RolloutBatch(
+                        logprobs=logprobs,
+                        old_logprobs=signals["old_logprobs"][idx] if "old_logprobs" in signals else logprobs.detach(),
+                        mask=sub.completion_mask,
+                        rewards=rewards[idx],
+                        group_size=s.group_size,
+                        ref_logprobs=signals["ref_logprobs"][idx] if "ref_logprobs" in signals else None,
+                        entropy=entropy,
+                        old_entropy=signals["old_entropy"][idx] if "old_entropy" in signals else None,
+                        extras={
+                            "max_new_tokens": s.max_new_tokens,
+                            "completion_ids": sub.completion_ids,
+                            **({"answer_entropy": signals["answer_entropy"][idx]} if "answer_entropy" in signals else {}),
+                        },
+                        **full,
+                    )
+                    loss, metrics = objective.loss(batch)
+                    loss.backward()
+                    loss_sum += float(loss.detach())
                 grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)
                 opt.step()
-                metrics = {"loss": float(loss.detach()), "grad_norm": float(grad_norm), **metrics}
+                metrics = {"loss": loss_sum, "grad_norm": float(grad_norm), **metrics}
         shaped = objective.shape_rewards(
             objectives.RolloutBatch(
                 logprobs=torch.zeros_like(r.completion_mask), old_logprobs=torch.zeros_like(r.completion_mask),
@@ -238,6 +301,7 @@ def train(s: TrainSettings) -> dict[str, Any]:
         "rollout_tokens": tokens,
         "model": {"name": describe_model(model), "params": count_parameters(model)},
         "needs": sorted(needs),
+        "rollout_backend": "hf" if backend is None else getattr(backend, "name", type(backend).__name__),
     }
     atomic_write_json(out / "run.json", summary)
     return summary

@@ -1,7 +1,7 @@
 rule base_model:
     input:
-        "results/data/math/train.jsonl",
-        "results/data/math/validation.jsonl",
+        [f"results/data/{suite}/{split}.jsonl" for suite in hc.warmstart_suites(config) for split in ("train", "validation")],
+        hc.pretrained_input(config),
     output:
         directory("results/base/model"),
         "results/base/warmstart.json",

@@ -1,8 +1,8 @@
 rule train:
     input:
         "results/base/model",
-        "results/data/math/train.jsonl",
-        "results/data/math/validation.jsonl",
+        f"results/data/{hc.train_suite(config)}/train.jsonl",
+        f"results/data/{hc.train_suite(config)}/validation.jsonl",
     output:
         "results/runs/{objective}/seed{seed}/run.json",
         "results/runs/{objective}/seed{seed}/metrics.jsonl",
