@@ -81,7 +81,7 @@ def build_base_model(
     mix. ``device``/``dtype`` come from the config's ``device`` and ``model.dtype`` (the dtype
     acts through ``model``; it is a parameter so that the job's settings name it). ``world`` is the math world (``data.math``), used for the verbose math solutions.
     Writes ``out_dir``/warmstart.json with the loss curve and greedy validation accuracy
-    (``val_accuracy_<suite>``; ``val_accuracy`` is the first suite's).
+    (``val_accuracy_<suite>``, and plain ``val_accuracy`` when there is one suite).
     """
     from harness.train.loop import TrainSettings, greedy_accuracy
 
@@ -102,10 +102,10 @@ def build_base_model(
 
     def eval_fn(step: int) -> dict[str, float]:
         row: dict[str, float] = {}
-        for i, (suite, items) in enumerate(val.items()):
+        for suite, items in val.items():
             acc = greedy_accuracy(net, tokenizer, items, probe)
             row.update({f"{k}_{suite}": v for k, v in acc.items()})
-            if i == 0:
+            if len(val) == 1:
                 row.update(acc)
         return row
 
