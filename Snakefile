@@ -16,6 +16,7 @@ rule all:
         "results/audit.md",
 
 include: "workflow/rules/data.smk"
+include: "workflow/rules/pretrained.smk"
 include: "workflow/rules/base_model.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
