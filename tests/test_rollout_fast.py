@@ -196,3 +196,22 @@ def test_sample_draws_the_first_token_from_the_softmax_at_its_temperature() -> N
     assert 0.5 * float((probs / n).sqrt().sum()) < 0.03
     assert 0.5 * float((torch.softmax(logits, -1) - probs).abs().sum()) > 0.1
     assert tv < 0.05, f"total variation {tv:.3f} between sampled first tokens and the softmax"
+
+
+@pytest.mark.parametrize("temperature", [0.6, 1.7])
+def test_logprobs_at_a_temperature_are_those_of_the_sampling_policy(temperature: float) -> None:
+    """log pi_T(y_t) = log_softmax(logits / T)[y_t]: the policy `sample` draws from at T."""
+    model, r = tiny_llama(), rollout_batch()
+    mask = r.completion_mask.bool()
+    with torch.no_grad():
+        logits = model(
+            input_ids=r.sequences, attention_mask=r.attention_mask, position_ids=position_ids_from_mask(r.attention_mask),
+            use_cache=False,
+        ).logits[:, P - 1 : -1].float() / temperature
+        logp_all = torch.log_softmax(logits, dim=-1)
+        expected = logp_all.gather(-1, r.completion_ids.unsqueeze(-1)).squeeze(-1)
+        lp, ent = completion_logprobs(model, r, with_entropy=True, temperature=temperature)
+        plain, _ = completion_logprobs(model, r)
+    torch.testing.assert_close(lp[mask], expected[mask], atol=1e-5, rtol=0)
+    torch.testing.assert_close(ent[mask], -(logp_all.exp() * logp_all).sum(-1)[mask], atol=1e-5, rtol=0)
+    assert not torch.allclose(lp[mask], plain[mask])

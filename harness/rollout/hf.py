@@ -166,9 +166,14 @@ def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
 
 
 def completion_logprobs(
-    model: PreTrainedModel, rollouts: Rollouts, *, with_entropy: bool = False, buckets: int = LOGPROB_BUCKETS
+    model: PreTrainedModel, rollouts: Rollouts, *, with_entropy: bool = False, buckets: int = LOGPROB_BUCKETS,
+    temperature: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Token log-probs [B, T] of the sampled completion (and entropies [B, T] if asked).
+
+    Under the sampling policy softmax(logits / ``temperature``), the one ``sample`` draws
+    from, so importance ratios compare like with like (TRL does the same); 1.0 leaves the
+    logits untouched.
 
     Exactly 0 where ``completion_mask`` is 0, so padding is the same whichever rows share a
     forward (objectives take exp(logprobs - old_logprobs) before masking). Rows run through
@@ -183,7 +188,7 @@ def completion_logprobs(
     logprob_parts: list[torch.Tensor] = []
     entropy_parts: list[torch.Tensor] = []
     for rows in torch.tensor_split(order, min(max(1, buckets), B)):
-        lp, ent = _bucket_logprobs(model, seq[rows], attn[rows], P, int(lengths[rows].max()), with_entropy)
+        lp, ent = _bucket_logprobs(model, seq[rows], attn[rows], P, int(lengths[rows].max()), with_entropy, temperature)
         logprob_parts.append(F.pad(lp, (0, T - lp.shape[1])))
         if ent is not None:
             entropy_parts.append(F.pad(ent, (0, T - ent.shape[1])))
@@ -194,7 +199,8 @@ def completion_logprobs(
 
 
 def _bucket_logprobs(
-    model: PreTrainedModel, seq: torch.Tensor, attn: torch.Tensor, prompt_len: int, t: int, with_entropy: bool
+    model: PreTrainedModel, seq: torch.Tensor, attn: torch.Tensor, prompt_len: int, t: int, with_entropy: bool,
+    temperature: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Log-probs (and entropies) [b, t] of the first t completion tokens of ``seq`` [b, P+T].
 
@@ -213,6 +219,8 @@ def _bucket_logprobs(
         input_ids=inputs, attention_mask=mask, position_ids=position_ids_from_mask(mask), use_cache=False,
         logits_to_keep=t,
     ).logits.float()
+    if temperature != 1.0:
+        logits = logits / temperature
     logp_all = torch.log_softmax(logits, dim=-1)
     target = seq[:, prompt_len : prompt_len + t]
     padding = attn[:, prompt_len : prompt_len + t] == 0

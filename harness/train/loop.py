@@ -156,13 +156,13 @@ def rollout_signals(
     out: dict[str, torch.Tensor] = {}
     with torch.no_grad():
         if "old_logprobs" in needs or "old_entropy" in needs or s.updates_per_batch > 1:
-            lp, ent = completion_logprobs(model, r, with_entropy="old_entropy" in needs)
+            lp, ent = completion_logprobs(model, r, with_entropy="old_entropy" in needs, temperature=s.temperature)
             out["old_logprobs"] = lp
             if ent is not None:
                 out["old_entropy"] = ent
         if "ref_logprobs" in needs:
             assert ref_model is not None
-            out["ref_logprobs"], _ = completion_logprobs(ref_model, r)
+            out["ref_logprobs"], _ = completion_logprobs(ref_model, r, temperature=s.temperature)
         if "answer_entropy" in needs:
             from harness.rollout.signals import early_exit_answer_entropy
 
@@ -235,7 +235,7 @@ def train(s: TrainSettings) -> dict[str, Any]:
                 loss_sum = 0.0
                 for idx in micro:
                     sub = _sub(r, idx)
-                    logprobs, entropy = completion_logprobs(model, sub, with_entropy="entropy" in needs)
+                    logprobs, entropy = completion_logprobs(model, sub, with_entropy="entropy" in needs, temperature=s.temperature)
                     batch = objectives.RolloutBatch(
                         logprobs=logprobs,
                         old_logprobs=signals["old_logprobs"][idx] if "old_logprobs" in signals else logprobs.detach(),
