@@ -197,3 +197,14 @@ def test_claim_whose_objective_never_converges_is_censored_not_scored(tmp_path: 
     row = rows[("tepo_convergence_vs_grpo", "claim", "validation")]
     assert row["measured"]["bound"] == "upper"
     assert row["verdict"] == "refuted"  # even its upper bound (60 steps -> 40/60) is < 2x
+
+
+def test_claims_are_audited_on_the_rl_task_unless_they_name_benchmarks() -> None:
+    """A math-RL comparison that also tests code and science audits claims on math only."""
+    cfg = synthetic_config(["grpo", "dapo"], resamples=1000)
+    cfg = {**cfg, "benchmarks": ["math", "code", "science"]}
+    assert ReportSettings.from_config(cfg).audit_benchmarks == ["math"]
+    cfg_rg = {**cfg, "benchmarks": ["rg_basic_arithmetic", "humaneval"], "train": {"suite": "rg_basic_arithmetic"}}
+    assert ReportSettings.from_config(cfg_rg).audit_benchmarks == ["rg_basic_arithmetic"]
+    cfg_none = {**cfg, "benchmarks": ["code", "science"]}
+    assert ReportSettings.from_config(cfg_none).audit_benchmarks == ["code", "science"]

@@ -307,7 +307,8 @@ def audit_claims(claims: ClaimsFile, comparison: "Comparison") -> list[AuditRow]
         if claim.metric in CONVERGENCE_METRICS:
             benchmarks: Sequence[str] = ["validation"]
         else:
-            benchmarks = list(claim.benchmarks) if claim.benchmarks else list(comparison.settings.benchmarks)
+            benchmarks = list(claim.benchmarks) if claim.benchmarks else list(
+                comparison.settings.audit_benchmarks or comparison.settings.benchmarks)
         for benchmark in benchmarks:
             checks = ["claim"] + (["without_accuracy_loss"] if claim.without_accuracy_loss else [])
             for check in checks:

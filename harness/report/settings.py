@@ -23,6 +23,13 @@ DEFAULT_REPORT = {
 DEFAULT_CLAIMS = "config/claims.yaml"
 
 
+def _suite_of(benchmark: str) -> str:
+    """The suite a benchmark draws its items from (harness.tasks.registry.BENCHMARKS)."""
+    from harness.tasks.registry import BENCHMARKS
+
+    return BENCHMARKS.get(benchmark, (benchmark, "test"))[0]
+
+
 class ConfigError(ValueError):
     """A config value the report cannot use; the message names file, key and fix."""
 
@@ -42,6 +49,9 @@ class ReportSettings:
     claims_path: Path | None = None
     config_path: Path | None = None
     warnings: list[str] = field(default_factory=list)
+    #: where a claim without its own `benchmarks` is audited: the benchmarks of the RL task
+    #: (train.suite), since the papers' claims are about the task trained on; all if none is
+    audit_benchmarks: list[str] = field(default_factory=list)
 
     @classmethod
     def from_file(cls, path: str | Path) -> "ReportSettings":
@@ -124,7 +134,10 @@ class ReportSettings:
         claims = cfg.get("claims", DEFAULT_CLAIMS)
         claims_path = resolve_path(claims, config_path) if claims else None
 
+        train_suite = str((cfg.get("train") or {}).get("suite", "math"))
+        audit_benchmarks = [b for b in benchmarks if _suite_of(b) == train_suite] or list(benchmarks)
         return cls(
+            audit_benchmarks=audit_benchmarks,
             comparison=comparison, objectives=objectives, seeds=list(seeds), benchmarks=benchmarks,
             reference_objective=reference, baseline_objectives=list(baselines),
             convergence_threshold_frac=float(frac),
