@@ -134,3 +134,17 @@ def test_report_rebuilt_from_json_without_mlflow_db_is_identical_and_runs_never_
     assert _run(config, results, "--no-mlflow") == 0
     after = {n: (results / n).read_text() for n in before}
     assert after == before
+
+
+def test_frontier_labels_of_crowded_points_do_not_overlap() -> None:
+    from harness.report.plots import label_offsets
+
+    points = [(100.0, 100.0), (101.0, 100.0), (102.0, 101.0), (300.0, 100.0)]
+    sizes = [(40.0, 10.0)] * 4
+    offsets = label_offsets(points, sizes)
+    boxes = [(x + dx, y + dy, x + dx + w, y + dy + h) for (x, y), (dx, dy), (w, h) in zip(points, offsets, sizes)]
+    for i in range(len(boxes)):
+        for j in range(i):
+            a, b = boxes[i], boxes[j]
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (i, j)
+    assert offsets[0] == offsets[3] == (6.0, 4.0)  # a label with room stays where it was

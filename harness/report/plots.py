@@ -111,6 +111,7 @@ def _frontier_plot(summary: Mapping[str, Any], benchmark: str, path: Path) -> bo
         points.insert(0, ("base", bench["base"]))
     drawn = False
     xy: list[tuple[float, float]] = []
+    labels: list[str] = []
     for name, row in points:
         acc, length = row.get("accuracy") or {}, row.get("mean_length") or {}
         if acc.get("value") is None or length.get("value") is None:
@@ -124,13 +125,13 @@ def _frontier_plot(summary: Mapping[str, Any], benchmark: str, path: Path) -> bo
         color = _color(objectives, name)
         ax.errorbar([length["value"]], [acc["value"] * 100], xerr=err(length, 1.0), yerr=err(acc, 100.0),
                     fmt="s" if name == "base" else "o", color=color, capsize=3, ms=6)
-        ax.annotate(name, (length["value"], acc["value"] * 100), textcoords="offset points",
-                    xytext=(6, 4), fontsize=8)
         xy.append((length["value"], acc["value"] * 100))
+        labels.append(name)
         drawn = True
     if not drawn:
         plt.close(fig)
         return False
+    _place_labels(ax, labels, xy)
     front = pareto_front(xy)
     if len(front) > 1:
         ax.plot(*zip(*front), color="0.5", ls=":", lw=1, label="frontier (no point shorter and more accurate)")
@@ -141,6 +142,43 @@ def _frontier_plot(summary: Mapping[str, Any], benchmark: str, path: Path) -> bo
     ax.grid(alpha=0.3)
     _save(fig, path)
     return True
+
+
+def label_offsets(points_px: list[tuple[float, float]], sizes_px: list[tuple[float, float]],
+                  base: tuple[float, float] = (6.0, 4.0), step: float = 11.0) -> list[tuple[float, float]]:
+    """Offsets (in pixels) that keep each label's box off the boxes placed before it.
+
+    points_px: the labelled points in display pixels; sizes_px: each label's (width, height).
+    Each label starts at ``base`` from its point and moves down, then up, in ``step`` pixel
+    increments until its box overlaps no earlier box (at most 8 tries each way).
+    """
+    placed: list[tuple[float, float, float, float]] = []
+    offsets: list[tuple[float, float]] = []
+    for (x, y), (w, h) in zip(points_px, sizes_px):
+        candidates = [base] + [(base[0], base[1] + sign * k * step) for k in range(1, 9) for sign in (-1, 1)]
+        chosen = candidates[0]
+        for dx, dy in candidates:
+            box = (x + dx, y + dy, x + dx + w, y + dy + h)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+                chosen = (dx, dy)
+                break
+        offsets.append(chosen)
+        placed.append((x + chosen[0], y + chosen[1], x + chosen[0] + w, y + chosen[1] + h))
+    return offsets
+
+
+def _place_labels(ax: Any, names: list[str], xy: list[tuple[float, float]]) -> None:
+    """Annotate each point with its name, with labels pushed apart where points crowd."""
+    fig = ax.figure
+    fig.canvas.draw()  # fixes the axes limits, so data -> pixel transforms hold
+    pts = [tuple(ax.transData.transform(p)) for p in xy]
+    px_per_pt = fig.dpi / 72.0
+    sizes = [(len(n) * 5.0 * px_per_pt, 8.0 * px_per_pt) for n in names]  # fontsize 8 text, approx.
+    for name, p, (dx, dy) in zip(names, xy, label_offsets(pts, sizes, base=(6 * px_per_pt, 4 * px_per_pt),
+                                                          step=10 * px_per_pt)):
+        moved = abs(dy - 4 * px_per_pt) > 1e-6
+        ax.annotate(name, p, textcoords="offset points", xytext=(dx / px_per_pt, dy / px_per_pt), fontsize=8,
+                    arrowprops=dict(arrowstyle="-", color="0.6", lw=0.5) if moved else None)
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
