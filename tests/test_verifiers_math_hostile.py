@@ -123,3 +123,34 @@ def test_math_worker_refuses_sympy_eval_of_code():
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[0].startswith("refused"), result.stdout
     assert result.stdout.split("\n")[1] == "12 x"
+
+
+# Restating the problem as its own answer: sympy evaluates "61 + 73" to 134, so an equivalence
+# check calls it right. RL found this within 12 steps on SmolLM2-135M ("Calculate 61 + 73." ->
+# "A: 61 + 73"). Against a plain-number reference the answer must be a value.
+UNEVALUATED = [  # (response, answer, prompt)
+    ("A: 61 + 73", "134", "Q: Calculate 61 + 73.\n"), ("A: 61 - 36", "25", "Q: Calculate 61 - 36.\n"),
+    ("A: 2*3", "6", "Q: 2*3=?\n"), ("A: 2^{3}", "8", "Q: What is 2^3?\n"), ("A: 2**3", "8", "Q: 2**3?\n"),
+    ("A: 4 \\times 5", "20", "Q: 4 x 5\n"), ("A: 4 \\cdot 5", "20", "Q: 4*5\n"), ("A: 9 \\div 3", "3", "Q: 9/3\n"),
+    ("A: 3 + 5 + 7", "15", "Q: 3+5+7=?\n"), ("The answer is \\boxed{10-7}", "3", "Q: Calculate 10 - 7.\n"),
+    ("A: (1+2)/3", "1", "Q: (1+2)/3\n"),
+]
+STILL_RIGHT = [
+    ("A: 134", "134", "Q: Calculate 61 + 73.\n"), ("A: -5", "-5", "Q: 2-7\n"), ("A: \\frac{12}{2}", "6", "Q: 3+3\n"),
+    ("A: 50\\%", "0.5", "Q: half?\n"), ("A: x=5", "5", "Q: x+1=6\n"), ("A: x^2+2x+1", "(x+1)^2", "Q: expand (x+1)^2\n"),
+    ("A: 2^{10}", "1024", "Q: How many subsets has a set of ten elements?\n"),
+    ("A: 1.5 \\times 10^{3}", "1500", "Q: How many metres are 1.5 km?\n"),
+    ("A: 134", "134", None),
+]
+
+
+@pytest.mark.parametrize("response,answer,prompt", UNEVALUATED)
+def test_restating_the_problem_is_not_an_answer(response, answer, prompt):
+    verdict = verify("math", response, {"answer": answer, "prompt": prompt})
+    assert verdict.score == 0.0 and "unevaluated" in verdict.detail, verdict
+    assert verify("math", response, answer).score == 1.0  # without the problem, a value it is
+
+
+@pytest.mark.parametrize("response,answer,prompt", STILL_RIGHT)
+def test_values_are_still_judged_by_value(response, answer, prompt):
+    assert verify("math", response, {"answer": answer, "prompt": prompt}).score == 1.0

@@ -1,5 +1,9 @@
 """Math answers: extract, compare plain numbers exactly in-process, the rest in workers.
 
+A plain-number reference needs a value: an answer that is arithmetic over the problem's own
+numbers ("61 + 73" for "Calculate 61 + 73.", reference 134) is wrong, not "equivalent"
+(the reference item's ``prompt`` says which numbers the problem gave).
+
 Fast path (no sympy, no eval, microseconds): when both the extracted answer and the
 reference are plain numbers (integer, decimal, ``a/b``, ``\\frac{a}{b}``) they are compared
 exactly as fractions, so "24.0" == "24" and "0.5" == "1/2" but "0.333" != "1/3".
@@ -10,6 +14,7 @@ with a wall-time limit and an address-space limit.
 from __future__ import annotations
 
 import os
+import re
 
 from verifiers.answer_extraction import (MAX_ANSWER_CHARS, AnswerTooLarge, MalformedBox,
                                          extract_answer, parse_plain_number)
@@ -17,6 +22,13 @@ from verifiers.verdict import Verdict, failed, right, wrong
 from verifiers.worker_pool import Lost, Timeout, WorkerPool
 
 DEFAULT_TIMEOUT_S = 5.0
+# A binary arithmetic operation between numbers or brackets: "61 + 73", "2*3", "2^{3}",
+# "(1+2)/3", "4 \\times 5". When every number in such an answer comes from the problem
+# statement, the answer restates the problem instead of solving it; sympy would evaluate it
+# and call it equivalent, and RL finds that in a dozen steps (SmolLM2 learned to answer
+# "Calculate 61 + 73." with "A: 61 + 73"). "2^{10}" or "1.5 \\times 10^{3}" stay values when
+# the problem did not already state them.
+_UNEVALUATED = re.compile(r"[0-9)}\]]\s*(?:\*\*|[-+*/^×÷]|\\times|\\cdot|\\div)\s*[-0-9({\\[]")
 MAX_NESTING_DEPTH = 40  # deeper brackets are a parse_error before any parser sees them
 
 _pool: WorkerPool | None = None
@@ -52,7 +64,18 @@ def _nesting_depth(text: str) -> int:
     return deepest
 
 
-def _triage(response: str, reference: str) -> Verdict | tuple[str, str]:
+_NUMBER_TOKEN = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
+def restates_problem(answer: str, prompt: str | None) -> bool:
+    """True when ``answer`` is arithmetic over numbers that all appear in ``prompt``."""
+    if not prompt or not _UNEVALUATED.search(answer):
+        return False
+    numbers = _NUMBER_TOKEN.findall(answer)
+    return bool(numbers) and set(numbers) <= set(_NUMBER_TOKEN.findall(prompt))
+
+
+def _triage(response: str, reference: str, prompt: str | None = None) -> Verdict | tuple[str, str]:
     """A final Verdict when cheap checks decide, else (answer, reference) for a worker."""
     try:
         extracted = extract_answer(response)
@@ -68,6 +91,9 @@ def _triage(response: str, reference: str) -> Verdict | tuple[str, str]:
         if got is not None:
             return right("exact number") if got == expected else \
                 wrong(f"{extracted.text[:40]} != {reference[:40]}")
+        if restates_problem(extracted.text, prompt):
+            return wrong(f"unevaluated expression {extracted.text[:40]!r} built from the problem's own "
+                         "numbers: the answer must be its value")
     if len(reference) > MAX_ANSWER_CHARS:
         return failed("internal_error", "reference answer too long")
     if _nesting_depth(extracted.text) > MAX_NESTING_DEPTH:
@@ -90,7 +116,8 @@ def verify_math_batch(responses: list[str], references: list,
     verdicts: list[Verdict | None] = [None] * len(responses)
     pending: dict[tuple[str, str], list[int]] = {}  # identical pairs are checked once
     for index, (response, reference) in enumerate(zip(responses, references, strict=True)):
-        decided = _triage(response, reference_answer(reference))
+        prompt = reference.get("prompt") if isinstance(reference, dict) else None
+        decided = _triage(response, reference_answer(reference), prompt if isinstance(prompt, str) else None)
         if isinstance(decided, Verdict):
             verdicts[index] = decided
         else:
