@@ -224,17 +224,19 @@ def train_settings(config: dict[str, Any], objective: str, seed: int) -> dict[st
         "validation_data": f"{RESULTS}/data/{suite}/validation.jsonl",
         "out_dir": f"{RESULTS}/runs/{objective}/seed{seed}",
         "threads": int(config.get("threads", 1)),
-        **({"prompt_format": config["model"]["prompt_format"]} if config["model"].get("prompt_format") else {}),
-        **scale_settings(config),
+        **scale_settings(config, with_prompt_format=True),
         **({"gradient_checkpointing": True} if config["model"].get("gradient_checkpointing") else {}),
         **({"rollout": config["rollout"]} if config.get("rollout") else {}),
     }
 
 
-def scale_settings(config: dict[str, Any]) -> dict[str, Any]:
-    """Device and dtype of training and evaluation jobs, only where they differ from CPU/float32
-    (so the embedded comparison's job settings, and its Snakemake params, stay as they were)."""
+def scale_settings(config: dict[str, Any], *, with_prompt_format: bool = False) -> dict[str, Any]:
+    """Device and dtype of a job (and, if asked, the model's prompt format), only where they
+    differ from CPU / float32 / raw prompts (so the embedded comparison's job settings, and its
+    Snakemake params, stay as they were)."""
     out: dict[str, Any] = {}
+    if with_prompt_format and config["model"].get("prompt_format"):
+        out["prompt_format"] = config["model"]["prompt_format"]
     if config.get("device", "cpu") != "cpu":
         out["device"] = config["device"]
     if config["model"].get("dtype", "float32") != "float32":
@@ -260,7 +262,6 @@ def eval_settings(config: dict[str, Any], objective: str, seed: int, benchmark: 
         "batch_size": config["eval"]["batch_size"],
         "threads": int(config.get("threads", 1)),
         "run_json": None if objective == "base" else f"{RESULTS}/runs/{objective}/seed{seed}/run.json",
-        **({"prompt_format": config["model"]["prompt_format"]} if config["model"].get("prompt_format") else {}),
-        **scale_settings(config),
+        **scale_settings(config, with_prompt_format=True),
         **({"backend": config["eval"]["backend"]} if config["eval"].get("backend", "hf") != "hf" else {}),
     }

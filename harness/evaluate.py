@@ -73,12 +73,9 @@ def run_evaluation(
     items = read_jsonl(data)
     model, tok = load_checkpoint(checkpoint, dtype=dtype)
     model.to(device)
-    engine = None
-    if backend != "hf":
-        from harness.rollout.backends import backend_name, get_backend
+    from harness.rollout.backends import engine_or_none
 
-        engine = get_backend(backend)
-        engine = None if backend_name(engine) == "hf" else engine
+    engine = engine_or_none(backend)
     records, _ = evaluate_model(model, tok, items, max_new_tokens=max_new_tokens, batch_size=batch_size,
                                 label=Path(checkpoint).parent.name, prompt_format=prompt_format, backend=engine)
     scores = [r["score"] for r in records]

@@ -70,6 +70,15 @@ def get_backend(name: str = "hf", **options: Any) -> Any:
     return hf
 
 
+def engine_or_none(name: str = "hf", **options: Any) -> Any | None:
+    """The backend ``name`` for a caller that has its own HF path: None for "hf", and None when
+    "vllm" fell back to HF (after ``get_backend``'s warning); else the engine."""
+    if name == "hf":
+        return None
+    backend = get_backend(name, **options)
+    return None if backend_name(backend) == "hf" else backend
+
+
 def backend_name(backend: Any) -> str:
     """'hf' or 'vllm': what ``get_backend`` actually returned (for run.json)."""
     return "hf" if isinstance(backend, ModuleType) else str(getattr(backend, "name", type(backend).__name__))

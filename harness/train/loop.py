@@ -139,14 +139,10 @@ def micro_batches(groups: torch.Tensor, group_size: int, micro_batch_size: int |
 
 def rollout_backend(s: TrainSettings) -> Any:
     """The rollout backend (``harness.rollout.backends``); None means our HF sampler (`sample`)."""
-    options = dict(s.rollout)
-    name = options.pop("backend", "hf")
-    if name == "hf":
-        return None
-    from harness.rollout.backends import backend_name, get_backend
+    from harness.rollout.backends import engine_or_none
 
-    backend = get_backend(name, **options)
-    return None if backend_name(backend) == "hf" else backend
+    options = dict(s.rollout)
+    return engine_or_none(options.pop("backend", "hf"), **options)
 
 
 def rollout_signals(
