@@ -7,7 +7,9 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from harness.io import read_jsonl
 from harness.model import build_char_tokenizer, load_checkpoint
-from harness.rollout.hf import Rollouts, completion_logprobs, generate, position_ids_from_mask, sample
+from harness.rollout.hf import (
+    Rollouts, assemble_rollouts, completion_logprobs, decode_completions, generate, position_ids_from_mask, sample,
+)
 
 PAD, P, T = 0, 6, 9
 PROMPT_LENS = [5, 3, 4, 1, 5, 2, 4, 3]  # none is 6: column 0 is padding in every row
@@ -155,20 +157,27 @@ def test_sample_at_near_zero_temperature_decodes_like_greedy_generate(world_mode
     assert torch.equal(near_greedy.completion_mask, greedy.completion_mask)
 
 
-def test_sampling_distribution_of_live_rows_matches_recomputation_after_rows_drop(world_model) -> None:
+@pytest.mark.parametrize("cache", ["static", "dynamic"])
+def test_sampling_distribution_of_live_rows_matches_recomputation_after_rows_drop(world_model, cache: str) -> None:
     """The KV cache, mask and positions stay right for the rows left after others finish.
 
     At step s the live rows are those whose completion is longer than s, in batch order, so
-    the logits `sample` drew from can be matched to rows and compared with one full forward.
+    the logits the sampler drew from can be matched to rows and compared with one full forward.
     """
     model, tok, prompts = world_model
+    enc = tok(prompts, return_tensors="pt", padding=True)
+    ids, attn = enc["input_ids"].repeat_interleave(4, 0), enc["attention_mask"].repeat_interleave(4, 0)
     step_logits: list[torch.Tensor] = []
-    hook = model.register_forward_hook(lambda m, a, out: step_logits.append(out.logits[:, -1].float()))
+
+    def draw(logits: torch.Tensor) -> torch.Tensor:
+        return torch.multinomial(torch.softmax(logits.float(), -1), 1).squeeze(-1)
+
     torch.manual_seed(3)
-    try:
-        r = sample(model, tok, prompts, num_samples=4, max_new_tokens=24, temperature=1.0)
-    finally:
-        hook.remove()
+    completion = decode_completions(
+        model, ids, attn, max_new_tokens=24, choose=draw, eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id, cache=cache, on_logits=lambda l: step_logits.append(l.float().clone()),
+    )
+    r = assemble_rollouts(ids, attn, completion, tok)
     lengths = r.lengths.long()
     assert len(set(lengths.tolist())) > 2, "rows finish together: dropping rows went untested"
     with torch.no_grad():

@@ -1,4 +1,7 @@
-"""Rollouts (HF `generate` for greedy decoding, `sample` for training) and the token log-probs.
+"""Rollouts (`generate` greedy for evaluation, `sample` for training) and the token log-probs.
+
+Both decode through `decode_completions`: a preallocated KV cache for Llama-family models
+(`harness.rollout.kvdecode`), HF's forward with a `DynamicCache` otherwise.
 
 Layout of a rollout batch: prompts left-padded to a common length P, completions
 right-padded to T; ``sequences`` is [B, P+T]. Position ids follow the attention mask,
@@ -7,10 +10,13 @@ so a left-padded prompt sees the same positions as an unpadded one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
+
+from harness.rollout import kvdecode
 
 # Rows of a log-prob forward are sorted by completion length and cut into this many
 # buckets, each trimmed to its own longest completion: completions of a batch vary from
@@ -72,6 +78,9 @@ def generate(
 ) -> Rollouts:
     """Sample ``num_samples`` completions per prompt (groups contiguous), or decode greedily.
 
+    Greedy decoding (evaluation, validation) runs `decode_completions` with argmax: the
+    same tokens as HF ``generate(do_sample=False)`` up to float ties, at a fraction of the
+    cost. Sampling here goes through HF ``generate``; training rollouts use `sample`.
     Stops as soon as every sequence has produced EOS. Sampling draws from torch's global
     generator, so the caller's seed fixes the result on CPU.
     """
@@ -80,21 +89,23 @@ def generate(
     attn = enc["attention_mask"].repeat_interleave(num_samples, dim=0)
     was_training = model.training
     model.eval()
-    out = model.generate(
-        input_ids=input_ids,
-        attention_mask=attn,
-        max_new_tokens=max_new_tokens,
-        do_sample=not greedy,
-        temperature=temperature if not greedy else None,
-        top_k=0 if not greedy else None,
-        top_p=1.0 if not greedy else None,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        use_cache=True,
-    )
-    if was_training:
-        model.train()
-    return assemble_rollouts(input_ids, attn, out[:, input_ids.shape[1] :], tokenizer)
+    try:
+        if greedy:
+            completion = decode_completions(
+                model, input_ids, attn, max_new_tokens=max_new_tokens, choose=_argmax,
+                eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+            )
+        else:
+            out = model.generate(
+                input_ids=input_ids, attention_mask=attn, max_new_tokens=max_new_tokens, do_sample=True,
+                temperature=temperature, top_k=0, top_p=1.0, pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id, use_cache=True,
+            )
+            completion = out[:, input_ids.shape[1] :]
+    finally:
+        if was_training:
+            model.train()
+    return assemble_rollouts(input_ids, attn, completion, tokenizer)
 
 
 @torch.no_grad()
@@ -110,22 +121,81 @@ def sample(
     """Sample ``num_samples`` completions per prompt (groups contiguous): training rollouts.
 
     Same `Rollouts` as ``generate(..., greedy=False)`` and the same distribution (softmax of
-    logits / temperature, no top-k/top-p), but a row leaves the batch and the KV cache as
-    soon as it samples EOS, so the late steps, where few long completions remain, cost
-    little. HF `generate` keeps finished rows in every forward. Draws come from torch's
-    global generator, so the caller's seed fixes the result on CPU; they are not the draws
-    `generate` would make.
+    logits / temperature, no top-k/top-p), through `decode_completions`: a row stops
+    costing once it samples EOS, so the late steps, where few long completions remain,
+    cost little (HF `generate` keeps finished rows in every forward). Draws come from
+    torch's global generator, so the caller's seed fixes the result on CPU; they are not
+    the draws `generate` would make.
     """
     if max_new_tokens < 1:
         raise ValueError(f"sample: max_new_tokens must be at least 1, got {max_new_tokens}")
     enc = tokenizer(prompts, return_tensors="pt", padding=True).to(model.device)
     input_ids = enc["input_ids"].repeat_interleave(num_samples, dim=0)
     attn = enc["attention_mask"].repeat_interleave(num_samples, dim=0)
-    B, P = input_ids.shape
-    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
-    completion = torch.full((B, max_new_tokens), pad, dtype=input_ids.dtype, device=input_ids.device)
+
+    def draw(logits: torch.Tensor) -> torch.Tensor:
+        probs = torch.softmax(logits.float() / temperature, dim=-1)
+        return torch.multinomial(probs, num_samples=1).squeeze(-1)
+
     was_training = model.training
     model.eval()
+    try:
+        completion = decode_completions(
+            model, input_ids, attn, max_new_tokens=max_new_tokens, choose=draw,
+            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        )
+    finally:
+        if was_training:
+            model.train()
+    return assemble_rollouts(input_ids, attn, completion, tokenizer)
+
+
+def _argmax(logits: torch.Tensor) -> torch.Tensor:
+    return logits.argmax(dim=-1)
+
+
+@torch.no_grad()
+def decode_completions(
+    model: PreTrainedModel,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    *,
+    max_new_tokens: int,
+    choose: Callable[[torch.Tensor], torch.Tensor],
+    eos_token_id: int,
+    pad_token_id: int,
+    cache: str = "auto",
+    on_logits: Callable[[torch.Tensor], None] | None = None,
+) -> torch.Tensor:
+    """Completions [B, steps] of left-padded prompts [B, P]; a row stops after its first EOS.
+
+    ``choose`` maps the live rows' next-token logits [n, V] (batch order) to tokens [n].
+    ``cache``: "static" is `harness.rollout.kvdecode` (a preallocated KV cache; Llama-family
+    models only), "dynamic" is HF's forward with a `DynamicCache` from which finished rows
+    are dropped (any causal LM), "auto" takes static where the model allows it.
+    ``on_logits`` (tests) sees each step's live-row logits before ``choose``.
+    """
+    if max_new_tokens < 1:
+        raise ValueError(f"decode_completions: max_new_tokens must be at least 1, got {max_new_tokens}")
+    if cache not in ("auto", "static", "dynamic"):
+        raise ValueError(f"decode_completions: cache must be auto, static or dynamic, got {cache!r}")
+    if cache == "static" and not kvdecode.supports(model):
+        raise ValueError(f"decode_completions: the static cache does not support model type {model.config.model_type!r}")
+    kwargs = dict(max_new_tokens=max_new_tokens, choose=choose, eos_token_id=eos_token_id, pad_token_id=pad_token_id,
+                  on_logits=on_logits)
+    if cache != "dynamic" and kvdecode.supports(model):
+        return kvdecode.decode(model, input_ids, attention_mask, **kwargs)
+    return _decode_dynamic_cache(model, input_ids, attention_mask, **kwargs)
+
+
+def _decode_dynamic_cache(
+    model: PreTrainedModel, input_ids: torch.Tensor, attn: torch.Tensor, *, max_new_tokens: int,
+    choose: Callable[[torch.Tensor], torch.Tensor], eos_token_id: int, pad_token_id: int,
+    on_logits: Callable[[torch.Tensor], None] | None = None,
+) -> torch.Tensor:
+    """`decode_completions` through HF's forward and a `DynamicCache`: [B, P] -> [B, steps]."""
+    B = input_ids.shape[0]
+    completion = torch.full((B, max_new_tokens), pad_token_id, dtype=input_ids.dtype, device=input_ids.device)
     cache = DynamicCache(config=model.config)
     positions = position_ids_from_mask(attn)
     logits = model(
@@ -136,13 +206,14 @@ def sample(
     live_attn, next_position = attn, positions[:, -1:] + 1
     steps = 0
     while True:
-        probs = torch.softmax(logits.float() / temperature, dim=-1)
-        token = torch.multinomial(probs, num_samples=1).squeeze(-1)
+        if on_logits is not None:
+            on_logits(logits)
+        token = choose(logits)
         completion[live, steps] = token
         steps += 1
         if steps == max_new_tokens:
             break
-        running = token != eos
+        running = token != eos_token_id
         if not bool(running.all()):
             if not bool(running.any()):
                 break
@@ -155,9 +226,7 @@ def sample(
             use_cache=True,
         ).logits[:, -1]
         next_position = next_position + 1
-    if was_training:
-        model.train()
-    return assemble_rollouts(input_ids, attn, completion[:, :steps], tokenizer)
+    return completion[:, :steps]
 
 
 def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
