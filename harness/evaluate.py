@@ -17,8 +17,7 @@ from harness.model import count_parameters, describe_model, load_checkpoint
 from harness.prompts import format_prompts
 from harness.rollout.hf import generate
 from harness.seeding import seed_everything, set_threads
-from harness.tasks.registry import verifier_response
-from verifiers import verify_batch
+from harness.tasks.registry import verify_items
 
 
 def evaluate_checkpoint(
@@ -53,9 +52,7 @@ def evaluate_model(
         with torch.no_grad():
             r = (backend.generate if backend is not None else generate)(
                 model, tok, format_prompts(tok, chunk, prompt_format), max_new_tokens=max_new_tokens, greedy=True)
-        domain = chunk[0]["domain"]
-        responses = [verifier_response(it, text) for it, text in zip(chunk, r.texts)]
-        verdicts = verify_batch(domain, responses, chunk)
+        verdicts = verify_items(r.texts, chunk)
         for it, v, n, text in zip(chunk, verdicts, r.lengths.tolist(), r.texts):
             records.append({"id": it["id"], "score": v.score, "status": v.status, "length": int(n)})
             texts.append(text)

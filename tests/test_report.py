@@ -148,3 +148,12 @@ def test_frontier_labels_of_crowded_points_do_not_overlap() -> None:
             a, b = boxes[i], boxes[j]
             assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (i, j)
     assert offsets[0] == offsets[3] == (6.0, 4.0)  # a label with room stays where it was
+
+
+def test_a_pretrained_base_without_warm_start_is_named_so(tmp_path: Path) -> None:
+    config, results = _setup(tmp_path)
+    cfg = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**cfg, "warmstart": {"steps": 0}}))
+    assert _run(config, results, "--no-mlflow") == 0
+    md = (results / "leaderboard.md").read_text()
+    assert "| base (pretrained, no warm start) | 1 |" in md and "base (warm start)" not in md

@@ -201,6 +201,7 @@ def benchmark_rows(comparison: Comparison, benchmark: str) -> dict[str, Any]:
         assert agg is not None
         out["base"] = {
             "objective": BASE_OBJECTIVE,
+            "label": s.base_label,
             "accuracy": _est(agg.accuracy(BASE_OBJECTIVE)),
             "mean_length": _est(agg.mean_length(BASE_OBJECTIVE)),
             "mean_length_correct": _est(agg.mean_length_correct(BASE_OBJECTIVE)),

@@ -194,7 +194,7 @@ def leaderboard_sections(summary: Mapping[str, Any]) -> list[Section]:
         sec.header = header
         base = bench.get("base")
         if base:
-            sec.rows.append(["base (warm start)", "1", fmt_accuracy(base["accuracy"]), DASH,
+            sec.rows.append([base.get("label", "base (warm start)"), "1", fmt_accuracy(base["accuracy"]), DASH,
                              fmt_length(base["mean_length"]), fmt_length(base["mean_length_correct"]),
                              DASH, DASH, DASH] + [DASH] * len(baselines))
         else:

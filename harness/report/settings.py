@@ -52,6 +52,9 @@ class ReportSettings:
     #: where a claim without its own `benchmarks` is audited: the benchmarks of the RL task
     #: (train.suite), since the papers' claims are about the task trained on; all if none is
     audit_benchmarks: list[str] = field(default_factory=list)
+    #: how tables name the base model: a warm start unless `warmstart.steps` is 0 (a
+    #: pretrained checkpoint taken as it is)
+    base_label: str = "base (warm start)"
 
     @classmethod
     def from_file(cls, path: str | Path) -> "ReportSettings":
@@ -136,8 +139,10 @@ class ReportSettings:
 
         train_suite = str((cfg.get("train") or {}).get("suite", "math"))
         audit_benchmarks = [b for b in benchmarks if _suite_of(b) == train_suite] or list(benchmarks)
+        warmstart = cfg.get("warmstart") if isinstance(cfg.get("warmstart"), Mapping) else {}
+        base_label = "base (pretrained, no warm start)" if warmstart.get("steps") == 0 else "base (warm start)"
         return cls(
-            audit_benchmarks=audit_benchmarks,
+            audit_benchmarks=audit_benchmarks, base_label=base_label,
             comparison=comparison, objectives=objectives, seeds=list(seeds), benchmarks=benchmarks,
             reference_objective=reference, baseline_objectives=list(baselines),
             convergence_threshold_frac=float(frac),

@@ -15,9 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.io import atomic_write_jsonl
+
+if TYPE_CHECKING:
+    from verifiers import Verdict
 
 SPLITS = ("train", "validation", "test")
 Suite = Callable[..., list[dict[str, Any]]]
@@ -110,3 +113,25 @@ def verifier_response(item: dict[str, Any], completion: str) -> str:
         cut = min((i for i in (completion.find(s) for s in stops) if i >= 0), default=len(completion))
         completion = completion[:cut]
     return item["prompt"] + completion if item.get("completion_of_prompt") else completion
+
+
+def verify_items(texts: list[str], items: list[dict[str, Any]]) -> list[Verdict]:
+    """Verdicts of completions ``texts`` against their ``items``, one per text, in order.
+
+    Each item is judged by its own domain's verifier on `verifier_response`, so a batch may
+    mix suites. Training rewards (`harness.train.loop.score`) and evaluation
+    (`harness.evaluate.evaluate_model`) both judge through here, so they judge alike.
+    """
+    if len(texts) != len(items):
+        raise ValueError(f"verify_items: {len(texts)} texts for {len(items)} items")
+    from verifiers import verify_batch
+
+    verdicts: list[Verdict | None] = [None] * len(texts)
+    by_domain: dict[str, list[int]] = {}
+    for i, it in enumerate(items):
+        by_domain.setdefault(it["domain"], []).append(i)
+    for domain, idx in by_domain.items():
+        judged = verify_batch(domain, [verifier_response(items[i], texts[i]) for i in idx], [items[i] for i in idx])
+        for i, v in zip(idx, judged):
+            verdicts[i] = v
+    return verdicts  # type: ignore[return-value]

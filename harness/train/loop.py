@@ -24,9 +24,8 @@ from harness.model import count_parameters, describe_model, load_checkpoint, sav
 from harness.rollout.hf import Rollouts, completion_logprobs, generate, sample
 from harness.prompts import format_prompts
 from harness.seeding import seed_everything, set_threads
-from harness.tasks.registry import verifier_response
+from harness.tasks.registry import verify_items
 from harness.train.state import load_state, save_state
-from verifiers import verify_batch
 
 
 @dataclass
@@ -96,20 +95,10 @@ class PromptStream:
 
 
 def score(texts: list[str], items: list[dict[str, Any]]) -> torch.Tensor:
-    """[len(texts)] verifier scores (1.0 right, 0.0 wrong) of completions against their items.
-
-    Each item is judged by its own domain's verifier, on ``registry.verifier_response`` (the
-    completion cut at the item's stop strings, the prompt in front for prompt continuations),
-    so a batch may mix suites; the evaluator judges the same text.
-    """
-    out = torch.zeros(len(texts), dtype=torch.float32)
-    by_domain: dict[str, list[int]] = {}
-    for i, it in enumerate(items):
-        by_domain.setdefault(it["domain"], []).append(i)
-    for domain, idx in by_domain.items():
-        verdicts = verify_batch(domain, [verifier_response(items[i], texts[i]) for i in idx], [items[i] for i in idx])
-        out[idx] = torch.tensor([v.score for v in verdicts], dtype=torch.float32)
-    return out
+    """[len(texts)] verifier scores (1.0 right, 0.0 wrong) of completions against their items
+    (`harness.tasks.registry.verify_items`: each by its own domain's verifier; the evaluator
+    judges the same way)."""
+    return torch.tensor([v.score for v in verify_items(texts, items)], dtype=torch.float32)
 
 
 @torch.no_grad()
