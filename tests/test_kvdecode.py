@@ -135,3 +135,47 @@ def test_unsupported_architectures_fall_back_to_the_dynamic_cache() -> None:
     with pytest.raises(ValueError, match="static cache does not support model type 'gpt2'"):
         decode_completions(model, ids, attn, max_new_tokens=6, choose=lambda l: l.argmax(-1), eos_token_id=EOS,
                            pad_token_id=PAD, cache="static")
+
+
+def test_distinct_prompts_numbers_prompts_in_order_of_first_appearance() -> None:
+    ids = torch.tensor([[0, 5, 6], [0, 5, 6], [7, 8, 9], [0, 5, 6], [7, 8, 9], [0, 0, 6]])
+    attn = (ids != 0).long()
+    first, prompt_of = kvdecode.distinct_prompts(ids, attn)
+    assert first.tolist() == [0, 2, 5] and prompt_of.tolist() == [0, 0, 1, 0, 1, 2]
+    # same tokens, different padding: different prompts
+    first, prompt_of = kvdecode.distinct_prompts(torch.tensor([[1, 5], [1, 5]]), torch.tensor([[1, 1], [0, 1]]))
+    assert prompt_of.tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("make", [llama, qwen2], ids=["llama-gqa", "qwen2-bias"])
+def test_shared_prompt_logprobs_and_gradients_equal_hf_forward(make) -> None:
+    """Groups of three rows share a prompt; every row's log-probs and the gradient of a
+    weighted sum equal those of HF's forward over prompt + completion."""
+    from harness.rollout.hf import Rollouts, completion_logprobs
+
+    model = make().train()
+    ids, attn = prompts()
+    ids, attn = ids[:4].repeat_interleave(3, 0), attn[:4].repeat_interleave(3, 0)
+    stops = [0, 4, 9, 2, 2, 30, 5, 1, 7, 3, 8, 6]
+    with torch.no_grad():
+        completion = decode_completions(model, ids, attn, max_new_tokens=10, choose=Schedule(stops), eos_token_id=EOS,
+                                        pad_token_id=PAD)
+    is_eos = completion == EOS
+    after = (is_eos.long().cumsum(-1) - is_eos.long()) > 0
+    cmask = (~after).float()
+    r = Rollouts(torch.cat([ids, completion.masked_fill(after, PAD)], 1), torch.cat([attn, cmask.long()], 1), cmask,
+                 ids.shape[1], [""] * ids.shape[0])
+    weights = torch.rand(cmask.shape, generator=torch.Generator().manual_seed(3)) * cmask
+
+    def run(share: bool) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        model.zero_grad(set_to_none=True)
+        lp, ent = completion_logprobs(model, r, with_entropy=True, temperature=0.7, share_prompts=share)
+        ((lp + ent) * weights).sum().backward()
+        return lp.detach(), ent.detach(), [p.grad.clone() for p in model.parameters()]
+
+    shared, reference = run(True), run(False)
+    torch.testing.assert_close(shared[0], reference[0], atol=1e-4, rtol=1e-5)
+    torch.testing.assert_close(shared[1], reference[1], atol=1e-4, rtol=1e-5)
+    assert max(float(g.abs().max()) for g in reference[2]) > 1e-2
+    for a, b in zip(shared[2], reference[2]):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)

@@ -55,14 +55,18 @@ def _grads(model: torch.nn.Module, loss: torch.Tensor) -> list[torch.Tensor]:
     return [p.grad.clone() for p in model.parameters()]
 
 
+@pytest.mark.parametrize("share_prompts", [False, True], ids=["hf-forward", "shared-prompts"])
 @pytest.mark.parametrize("attn", ["eager", "sdpa"])
-def test_bucketed_logprobs_entropies_and_gradients_equal_one_padded_forward(attn: str) -> None:
+def test_bucketed_logprobs_entropies_and_gradients_equal_one_padded_forward(attn: str, share_prompts: bool) -> None:
     model = tiny_llama(attn)
     r = rollout_batch()
+    if share_prompts:  # groups of two rows share a prompt, as G samples do
+        r.sequences[1::2, :P] = r.sequences[0::2, :P]
+        r.attention_mask[1::2, :P] = r.attention_mask[0::2, :P]
     mask = r.completion_mask
     widths: list[int] = []
     hook = model.register_forward_pre_hook(lambda m, a, kw: widths.append(kw["input_ids"].numel()), with_kwargs=True)
-    fast_lp, fast_ent = completion_logprobs(model, r, with_entropy=True, buckets=4)
+    fast_lp, fast_ent = completion_logprobs(model, r, with_entropy=True, buckets=4, share_prompts=share_prompts)
     hook.remove()
     ref_lp, ref_ent = one_padded_forward(model, r)
 
@@ -70,7 +74,10 @@ def test_bucketed_logprobs_entropies_and_gradients_equal_one_padded_forward(attn
     torch.testing.assert_close(fast_lp * mask, ref_lp * mask, atol=1e-5, rtol=0)
     torch.testing.assert_close(fast_ent * mask, ref_ent * mask, atol=1e-5, rtol=0)
     assert (fast_lp[mask == 0] == 0).all() and (fast_ent[mask == 0] == 0).all()
-    assert len(widths) == 4 and sum(widths) < 0.7 * r.sequences.numel(), "buckets were not trimmed"
+    if share_prompts:
+        assert widths == [], "the shared-prompt path went through HF's forward"
+    else:
+        assert len(widths) == 4 and sum(widths) < 0.7 * r.sequences.numel(), "buckets were not trimmed"
 
     # a weighted token mean (an objective's scale) that weighs every token differently, so a
     # misplaced row or column shows in the gradient

@@ -22,10 +22,11 @@ from harness.rollout import kvdecode
 # buckets, each trimmed to its own longest completion: completions of a batch vary from
 # a few tokens to the cap, and the padding past each row's EOS would otherwise be paid
 # for in the forward and again in the backward. On the warm-started model (128 rollouts,
-# 57 tokens on average, padded to 111 with the prompt) forward+backward took 1.2 s in one
-# padded batch, 0.73 s with 4 buckets and 0.68 s with 8: beyond 4, smaller matmuls eat
-# most of what less padding saves.
-LOGPROB_BUCKETS = 4
+# 57 tokens on average, padded to 111 with the prompt) forward+backward through HF's
+# forward took 1.2 s in one padded batch, 0.73 s with 4 buckets and 0.68 s with 8. With
+# the prompts run once per group (`kvdecode`) only completions remain in the buckets:
+# 0.59 s with 4, 0.55 s with 8 and 16.
+LOGPROB_BUCKETS = 8
 
 
 @dataclass
@@ -236,7 +237,7 @@ def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
 
 def completion_logprobs(
     model: PreTrainedModel, rollouts: Rollouts, *, with_entropy: bool = False, buckets: int = LOGPROB_BUCKETS,
-    temperature: float = 1.0,
+    temperature: float = 1.0, share_prompts: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Token log-probs [B, T] of the sampled completion (and entropies [B, T] if asked).
 
@@ -248,16 +249,36 @@ def completion_logprobs(
     forward (objectives take exp(logprobs - old_logprobs) before masking). Rows run through
     the model in ``buckets`` groups of similar completion length (see `LOGPROB_BUCKETS`);
     the result is in the rows' original order and, on completion tokens, equals one padded
-    forward over the whole batch. Gradients flow when called outside ``torch.no_grad``.
+    forward over the whole batch. For Llama-family models (and ``share_prompts``) each
+    distinct prompt runs once and its keys/values serve every row that shares it
+    (`kvdecode.prompt_pass`); otherwise prompt and completion run together through HF's
+    forward. Gradients flow when called outside ``torch.no_grad``.
     """
     seq, attn, P = rollouts.sequences, rollouts.attention_mask, rollouts.prompt_len
     B, T = rollouts.completion_mask.shape
     lengths = rollouts.completion_mask.sum(-1).long()
     order = torch.argsort(lengths, stable=True)
+    shared = share_prompts and P > 0 and kvdecode.forward_supported(model)
+    if shared:
+        first_col = int(attn[:, :P].any(0).long().argmax())  # leading columns that are padding in every row go
+        prompt_ids, prompt_mask = seq[:, first_col:P], attn[:, first_col:P]
+        first, prompt_of = kvdecode.distinct_prompts(prompt_ids, prompt_mask)
+        prompt_kv, prompt_logits = kvdecode.prompt_pass(model, prompt_ids[first], prompt_mask[first])
     logprob_parts: list[torch.Tensor] = []
     entropy_parts: list[torch.Tensor] = []
     for rows in torch.tensor_split(order, min(max(1, buckets), B)):
-        lp, ent = _bucket_logprobs(model, seq[rows], attn[rows], P, int(lengths[rows].max()), with_entropy, temperature)
+        t = int(lengths[rows].max())
+        if shared and t > 0:
+            target = seq[rows, P : P + t]
+            padding = attn[rows, P : P + t] == 0
+            logits = prompt_logits[prompt_of[rows]][:, None]
+            if t > 1:
+                kv = [(k[prompt_of[rows]], v[prompt_of[rows]]) for k, v in prompt_kv]
+                rest = kvdecode.continuation_logits(model, kv, prompt_mask[rows], seq[rows, P : P + t - 1])
+                logits = torch.cat([logits, rest], dim=1)
+            lp, ent = _token_logprobs(logits, target, padding, with_entropy, temperature)
+        else:
+            lp, ent = _bucket_logprobs(model, seq[rows], attn[rows], P, t, with_entropy, temperature)
         logprob_parts.append(F.pad(lp, (0, T - lp.shape[1])))
         if ent is not None:
             entropy_parts.append(F.pad(ent, (0, T - ent.shape[1])))
@@ -267,11 +288,24 @@ def completion_logprobs(
     return logprobs, entropy
 
 
+def _token_logprobs(
+    logits: torch.Tensor, target: torch.Tensor, padding: torch.Tensor, with_entropy: bool, temperature: float,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Log-probs (and entropies) [b, t] of ``target`` [b, t] under softmax(``logits`` [b, t, V] / T); 0 at ``padding``."""
+    logits = logits.float()
+    if temperature != 1.0:
+        logits = logits / temperature
+    logp_all = torch.log_softmax(logits, dim=-1)
+    logprobs = logp_all.gather(-1, target.unsqueeze(-1)).squeeze(-1).masked_fill(padding, 0.0)
+    entropy = -(logp_all.exp() * logp_all).sum(-1).masked_fill(padding, 0.0) if with_entropy else None
+    return logprobs, entropy
+
+
 def _bucket_logprobs(
     model: PreTrainedModel, seq: torch.Tensor, attn: torch.Tensor, prompt_len: int, t: int, with_entropy: bool,
     temperature: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Log-probs (and entropies) [b, t] of the first t completion tokens of ``seq`` [b, P+T].
+    """Log-probs (and entropies) [b, t] of the first t completion tokens of ``seq`` [b, P+T], through HF's forward.
 
     Every row's completion ends within t tokens; positions past a row's end are 0. Leading
     prompt columns that are padding in every row are dropped: they are masked out and
@@ -287,12 +321,7 @@ def _bucket_logprobs(
     logits = model(
         input_ids=inputs, attention_mask=mask, position_ids=position_ids_from_mask(mask), use_cache=False,
         logits_to_keep=t,
-    ).logits.float()
-    if temperature != 1.0:
-        logits = logits / temperature
-    logp_all = torch.log_softmax(logits, dim=-1)
+    ).logits
     target = seq[:, prompt_len : prompt_len + t]
     padding = attn[:, prompt_len : prompt_len + t] == 0
-    logprobs = logp_all.gather(-1, target.unsqueeze(-1)).squeeze(-1).masked_fill(padding, 0.0)
-    entropy = -(logp_all.exp() * logp_all).sum(-1).masked_fill(padding, 0.0) if with_entropy else None
-    return logprobs, entropy
+    return _token_logprobs(logits, target, padding, with_entropy, temperature)
