@@ -97,7 +97,7 @@ def main() -> None:
 
     # training: GRPO loss from the registry, fwd + bwd over micro-batches of whole groups
     model.train()
-    model.gradient_checkpointing_enable()
+    (getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable)()
     obj = objectives.get("grpo")
     P = args.prompt_len
     mb = args.train_micro_batch

@@ -80,3 +80,49 @@ def test_reward_signal_moves_the_model_and_no_signal_leaves_it(tiny_world, tmp_p
     after, _ = load_checkpoint(tmp_path / "run" / "model")
     diffs = [float((p - q).abs().max()) for p, q in zip(before.parameters(), after.parameters())]
     assert max(diffs) > 0
+
+
+def test_dynamic_sampling_refills_the_batch_with_groups_that_have_a_reward_spread(tiny_world, tmp_path, monkeypatch) -> None:
+    """DAPO drops groups whose rewards are all equal; the loop samples more prompts until
+    prompts_per_step groups survive (at most max_sampling_rounds rounds) and trains on those."""
+    import harness.train.loop as loop
+
+    calls: list[int] = []
+    seen_items: list[list[str]] = []
+
+    def scores(texts, items):  # noqa: ANN001
+        # the 1st and 3rd prompts of every round are all wrong (dropped), the others spread
+        calls.append(len(texts))
+        seen_items.append([it["id"] for it in items])
+        return torch.tensor([float((i // 4) % 2 == 1 and i % 2 == 0) for i in range(len(texts))])
+
+    monkeypatch.setattr(loop, "score", scores)
+    loop.train(settings(tiny_world, tmp_path / "dapo", objective="dapo", steps=2, prompts_per_step=4, val_every=100))
+    rows = [json.loads(x) for x in (tmp_path / "dapo" / "metrics.jsonl").read_text().splitlines()]
+    train_rows = [r for r in rows if r["step"] > 0]
+    # 2 of 4 groups survive per round: two rounds fill the 4 groups of a step
+    assert [r["groups_kept"] for r in train_rows] == [4, 4]
+    assert [r["sampling_rounds"] for r in train_rows] == [2, 2]
+    rollout_calls = [n for n in calls if n == 16]
+    assert len(rollout_calls) == 4
+    # every round takes fresh prompts from the stream
+    rounds = [ids for ids, n in zip(seen_items, calls) if n == 16]
+    assert len({i for ids in rounds for i in ids}) == 16
+    # rollout cost counts every sampled token, dropped groups included
+    assert train_rows[-1]["rollout_tokens"] > 0
+
+    calls.clear()
+    loop.train(settings(tiny_world, tmp_path / "capped", objective="dapo", steps=1, prompts_per_step=4, val_every=100,
+                        max_sampling_rounds=1))
+    rows = [json.loads(x) for x in (tmp_path / "capped" / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["groups_kept"] == 2 and "sampling_rounds" not in rows[-1]
+
+
+def test_objectives_that_keep_every_group_sample_once_per_step(tiny_world, tmp_path, monkeypatch) -> None:
+    import harness.train.loop as loop
+
+    calls: list[int] = []
+    real = loop.sample
+    monkeypatch.setattr(loop, "sample", lambda *a, **k: calls.append(1) or real(*a, **k))
+    loop.train(settings(tiny_world, tmp_path / "grpo", steps=2, val_every=100))
+    assert len(calls) == 2

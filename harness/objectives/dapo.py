@@ -15,7 +15,11 @@ Provenance
   ``batch.extras["max_new_tokens"]`` (the generation cap) and lengths come from the mask;
   the default buffer is 20% of L_max, the paper's 4096 of 20480 tokens; the std epsilon
   1e-4 follows TRL (the paper states none). Dynamic sampling's "sample more until the
-  batch is full" is the trainer's job; this objective only says which groups to keep.
+  batch is full" is the trainer's job; this objective only says which groups to keep. The
+  arena's loop refills (`harness.train.loop.sample_groups`): more prompts, up to
+  ``train.max_sampling_rounds`` rounds per step (default 3; the paper's Algorithm 1 samples
+  until full, verl caps it with ``max_num_gen_batches``), then the first prompts_per_step
+  surviving groups. The TRL and verl adapters only mask the dropped groups out.
 - Defaults: eps_low 0.2, eps_high 0.28, overlong penalty factor 1.0 and buffer ratio
   4096/20480 all from the paper (sec. 3.1, 3.4, table of hyperparameters).
 """

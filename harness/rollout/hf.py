@@ -66,6 +66,26 @@ def assemble_rollouts(
     return Rollouts(sequences, attention_mask, completion_mask, input_ids.shape[1], texts)
 
 
+def concat_rollouts(parts: list[Rollouts], pad_token_id: int) -> Rollouts:
+    """Rollouts of several batches as one: prompts left-padded to the longest prompt,
+    completions right-padded to the longest completion, rows in the order given."""
+    if not parts:
+        raise ValueError("concat_rollouts: no rollouts to join")
+    if len(parts) == 1:
+        return parts[0]
+    P = max(r.prompt_len for r in parts)
+    T = max(r.completion_mask.shape[1] for r in parts)
+    seqs, attns, masks, texts = [], [], [], []
+    for r in parts:
+        left, right = P - r.prompt_len, T - r.completion_mask.shape[1]
+        prompt, completion = r.sequences[:, : r.prompt_len], r.sequences[:, r.prompt_len :]
+        seqs.append(torch.cat([F.pad(prompt, (left, 0), value=pad_token_id), F.pad(completion, (0, right), value=pad_token_id)], 1))
+        attns.append(F.pad(r.attention_mask, (left, right), value=0))
+        masks.append(F.pad(r.completion_mask, (0, right), value=0))
+        texts.extend(r.texts)
+    return Rollouts(torch.cat(seqs), torch.cat(attns), torch.cat(masks), P, texts)
+
+
 @torch.no_grad()
 def generate(
     model: PreTrainedModel,

@@ -190,7 +190,10 @@ def continuation_logits(
 def forward_supported(model: PreTrainedModel) -> bool:
     """The shared-prompt log-prob forward may stand in for ``model(...)``: a supported
     architecture, no gradient checkpointing (HF's forward does that), no attention dropout."""
-    if not supports(model) or getattr(model, "is_gradient_checkpointing", False):
+    checkpointing = getattr(model, "is_activation_checkpointing", None)  # transformers >= 5.2x
+    if checkpointing is None:
+        checkpointing = getattr(model, "is_gradient_checkpointing", False)
+    if not supports(model) or checkpointing:
         return False
     return not (model.training and float(getattr(model.config, "attention_dropout", 0.0) or 0.0) > 0)
 

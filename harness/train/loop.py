@@ -21,7 +21,7 @@ from tqdm import tqdm
 from harness import objectives
 from harness.io import atomic_write_json, atomic_write_jsonl, read_jsonl
 from harness.model import count_parameters, describe_model, load_checkpoint, save_checkpoint
-from harness.rollout.hf import Rollouts, completion_logprobs, generate, sample
+from harness.rollout.hf import Rollouts, completion_logprobs, concat_rollouts, generate, sample
 from harness.prompts import format_prompts
 from harness.seeding import seed_everything, set_threads
 from harness.tasks.registry import verify_items
@@ -58,6 +58,9 @@ class TrainSettings:
     dtype: str = "float32"
     gradient_checkpointing: bool = False
     micro_batch_size: int | None = None  # sequences per forward/backward (whole groups); None: the whole minibatch
+    # when the objective drops groups (DAPO's dynamic sampling), sample more prompts, up to this
+    # many rounds per step in all, until prompts_per_step groups survive
+    max_sampling_rounds: int = 3
     rollout: dict[str, Any] = field(default_factory=dict)  # {"backend": "hf" | "vllm", **engine options}
     answer_delimiter: str = "A: "
     stop_after: int | None = None  # testing aid: exit (like a kill) after this many steps
@@ -158,6 +161,39 @@ def rollout_signals(
     return out
 
 
+def sample_groups(
+    model: torch.nn.Module, tokenizer: Any, stream: PromptStream, objective: objectives.Objective, backend: Any,
+    s: TrainSettings, device: torch.device,
+) -> tuple[Rollouts, torch.Tensor, torch.Tensor, int]:
+    """One step's rollouts: (rollouts [n*G rows], rewards [n*G], groups kept [n], rounds).
+
+    Takes ``prompts_per_step`` prompts and samples G completions each. When the objective's
+    `keep_groups` drops some (DAPO's dynamic sampling: groups whose rewards are all equal),
+    it takes ``prompts_per_step`` more prompts and samples again, up to
+    ``max_sampling_rounds`` rounds, until at least ``prompts_per_step`` groups are kept
+    (DAPO, arXiv 2503.14476, Algorithm 1). Every sampled token counts as rollout cost.
+    """
+    parts: list[Rollouts] = []
+    rewards: list[torch.Tensor] = []
+    kept: list[torch.Tensor] = []
+    rounds = 0
+    while rounds < max(1, s.max_sampling_rounds):
+        items = stream.take(s.prompts_per_step)
+        prompts = format_prompts(tokenizer, items, s.prompt_format)
+        if backend is None:
+            r = sample(model, tokenizer, prompts, num_samples=s.group_size, max_new_tokens=s.max_new_tokens, temperature=s.temperature)
+        else:
+            r = backend.generate(model, tokenizer, prompts, num_samples=s.group_size, max_new_tokens=s.max_new_tokens, temperature=s.temperature)
+        round_rewards = score(r.texts, [it for it in items for _ in range(s.group_size)]).to(device)
+        parts.append(r)
+        rewards.append(round_rewards)
+        kept.append(objective.keep_groups(round_rewards, s.group_size).to(device))
+        rounds += 1
+        if int(torch.cat(kept).sum()) >= s.prompts_per_step:
+            break
+    return concat_rollouts(parts, tokenizer.pad_token_id), torch.cat(rewards), torch.cat(kept), rounds
+
+
 def train(s: TrainSettings) -> dict[str, Any]:
     """Run (or resume) one training job; writes metrics.jsonl, model/ and run.json under out_dir."""
     set_threads(s.threads)
@@ -168,7 +204,8 @@ def train(s: TrainSettings) -> dict[str, Any]:
     model, tokenizer = load_checkpoint(s.base_model, dtype=s.dtype)
     model.to(device)
     if s.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
+        # transformers 5.2x renamed it; the old name still works there, with a FutureWarning
+        (getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable)()
     backend = rollout_backend(s)
     objective = objectives.get(s.objective, **s.hyperparams)
     needs = objective.required_signals()
@@ -191,19 +228,16 @@ def train(s: TrainSettings) -> dict[str, Any]:
     model.train()
     bar = tqdm(range(start, s.steps), desc=f"{s.objective} seed {s.seed}", unit="step", initial=start, total=s.steps, mininterval=2.0)
     for step in bar:
-        items = stream.take(s.prompts_per_step)
-        prompts = format_prompts(tokenizer, items, s.prompt_format)
-        if backend is None:
-            r = sample(model, tokenizer, prompts, num_samples=s.group_size, max_new_tokens=s.max_new_tokens, temperature=s.temperature)
-        else:
-            r = backend.generate(model, tokenizer, prompts, num_samples=s.group_size, max_new_tokens=s.max_new_tokens, temperature=s.temperature)
-        per_seq_items = [it for it in items for _ in range(s.group_size)]
-        rewards = score(r.texts, per_seq_items).to(device)
+        r, rewards, keep_groups, rounds = sample_groups(model, tokenizer, stream, objective, backend, s, device)
         tokens += int(r.lengths.sum())
-        signals = rollout_signals(model, ref_model, tokenizer, r, needs, s)
+        # the groups trained on: the first prompts_per_step that survive the objective's filter
+        used = keep_groups.nonzero().squeeze(-1)[: s.prompts_per_step]
+        keep = (used[:, None] * s.group_size + torch.arange(s.group_size, device=used.device)).reshape(-1)
+        all_rollouts, all_rewards = r, rewards
+        r, rewards = _sub(r, keep), rewards[keep.to(rewards.device)]
+        keep = torch.arange(keep.numel(), device=device)
+        signals = rollout_signals(model, ref_model, tokenizer, r, needs, s) if keep.numel() else {}
 
-        keep_groups = objective.keep_groups(rewards, s.group_size)
-        keep = keep_groups.repeat_interleave(s.group_size).nonzero().squeeze(-1)
         metrics: dict[str, float] = {}
         if keep.numel():
             # minibatches are whole groups, so group statistics stay intact
@@ -245,17 +279,19 @@ def train(s: TrainSettings) -> dict[str, Any]:
                 metrics = {"loss": loss_sum, "grad_norm": float(grad_norm), **metrics}
         shaped = objective.shape_rewards(
             objectives.RolloutBatch(
-                logprobs=torch.zeros_like(r.completion_mask), old_logprobs=torch.zeros_like(r.completion_mask),
-                mask=r.completion_mask, rewards=rewards, group_size=s.group_size, extras={"max_new_tokens": s.max_new_tokens},
+                logprobs=torch.zeros_like(all_rollouts.completion_mask),
+                old_logprobs=torch.zeros_like(all_rollouts.completion_mask), mask=all_rollouts.completion_mask,
+                rewards=all_rewards, group_size=s.group_size, extras={"max_new_tokens": s.max_new_tokens},
             )
         )
         row = {
             "step": step + 1,
             **metrics,
             "reward_mean": float(shaped.mean()),
-            "accuracy_train": float(rewards.mean()),
-            "response_length": float(r.lengths.float().mean()),
-            "groups_kept": int(keep_groups.sum()),
+            "accuracy_train": float(all_rewards.mean()),
+            "response_length": float(all_rollouts.lengths.float().mean()),
+            "groups_kept": int(used.numel()),
+            **({"sampling_rounds": rounds} if rounds > 1 else {}),
             "rollout_tokens": tokens,
             "wall_s": time.time() - t_start,
         }
