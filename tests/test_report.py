@@ -157,3 +157,17 @@ def test_a_pretrained_base_without_warm_start_is_named_so(tmp_path: Path) -> Non
     assert _run(config, results, "--no-mlflow") == 0
     md = (results / "leaderboard.md").read_text()
     assert "| base (pretrained, no warm start) | 1 |" in md and "base (warm start)" not in md
+
+
+def test_a_threshold_every_run_meets_at_step_0_is_reported_as_not_measurable(tmp_path: Path) -> None:
+    config, results = _setup(tmp_path)
+    cfg = yaml.safe_load(config.read_text())
+    cfg.setdefault("report", {})["convergence_threshold"] = 0.0
+    config.write_text(yaml.safe_dump(cfg))
+    assert _run(config, results, "--no-mlflow") == 0
+    md = (results / "leaderboard.md").read_text()
+    assert "**Not measurable here:** every run of every objective is at the threshold already at step 0" in md
+    # the default threshold (0.95 x grpo's final accuracy) lies above the start: no such line
+    config2, results2 = _setup(tmp_path / "b")
+    assert _run(config2, results2, "--no-mlflow") == 0
+    assert "Not measurable here" not in (results2 / "leaderboard.md").read_text()

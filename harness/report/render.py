@@ -245,6 +245,14 @@ def leaderboard_sections(summary: Mapping[str, Any]) -> list[Section]:
           "exceed the run's length (≥), and a speedup involving it is a bound (≤ or ≥)."
         + (f" Resolution: the validation interval ({conv['val_interval']} steps)."
            if conv.get("val_interval") else ""))
+    at_start = [o for o, c in conv_objectives.items()
+                if c.get("per_seed") and all(r.get("reached") and r.get("step") == 0 for r in c["per_seed"].values())]
+    if at_start and len(at_start) == len([c for c in conv_objectives.values() if c.get("per_seed")]):
+        csec.paragraphs.append(
+            "**Not measurable here:** every run of every objective is at the threshold already at step 0 "
+            "(the reference's final validation accuracy is no better than the starting model's), so "
+            "convergence speed cannot be told apart; the speedups read n/a. More validation items or a "
+            "longer run would give the threshold room.")
     csec.header = (["Objective", "Reached", "Steps", "Rollout tokens", "Wall s"]
                    + [f"Speedup vs {b} (steps)" for b in baselines]
                    + [f"Speedup vs {b} (tokens)" for b in baselines])
