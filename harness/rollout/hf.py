@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
 from harness.rollout import kvdecode
+from harness.rollout.kvdecode import position_ids_from_mask
 
 # Rows of a log-prob forward are sorted by completion length and cut into this many
 # buckets, each trimmed to its own longest completion: completions of a batch vary from
@@ -248,11 +249,6 @@ def _decode_dynamic_cache(
         ).logits[:, -1]
         next_position = next_position + 1
     return completion[:, :steps]
-
-
-def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
-    """[B, L] positions counting only attended tokens (left padding gets position 0)."""
-    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
 
 
 def completion_logprobs(

@@ -52,6 +52,11 @@ def supports(model: PreTrainedModel) -> bool:
     return inner is not None and all(hasattr(inner, a) for a in ("embed_tokens", "layers", "norm", "rotary_emb"))
 
 
+def position_ids_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """[B, L] positions counting only attended tokens (left padding gets position 0)."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
 def _rotate_half(x: torch.Tensor) -> torch.Tensor:
     half = x.shape[-1] // 2
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
@@ -150,7 +155,7 @@ def prompt_pass(
     token). Differentiable when called with gradients on."""
     inner = model.model
     head_dim, _, gqa = _geometry(model)
-    positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+    positions = position_ids_from_mask(attention_mask)
     x = inner.embed_tokens(input_ids)
     cos, sin = inner.rotary_emb(x, positions)
     mask = _causal_padding_mask(attention_mask)
@@ -232,7 +237,7 @@ def decode(
     values = [torch.empty_like(k) for k in keys]
     mask = torch.zeros(B, L, dtype=torch.bool, device=device)
     mask[:, :P] = attention_mask.bool()
-    positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+    positions = position_ids_from_mask(attention_mask)
 
     # prefill once per distinct prompt; every row of a group gets its prompt's keys/values
     first, prompt_of = distinct_prompts(input_ids, attention_mask)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import torch
 
+from harness.rollout.kvdecode import position_ids_from_mask
+
 __all__ = ["early_exit_answer_entropy", "naive_early_exit_answer_entropy"]
 
 
@@ -74,7 +76,7 @@ def early_exit_answer_entropy(
         )
     device = sequences.device
     attn = _attention_mask(model, sequences, prompt_len, completion_mask, attention_mask).to(device)
-    positions = (attn.cumsum(-1) - 1).clamp(min=0)
+    positions = position_ids_from_mask(attn)
     was_training = model.training
     model.eval()
     try:

@@ -1,8 +1,9 @@
 """The single RL training loop.
 
-Reads top to bottom: sample G completions per prompt (`sample`: KV cache, finished rows
-dropped; greedy validation keeps HF `generate`), score them with the verifier,
-compute the extra signals the objective asks for (and only those), call the objective
+Reads top to bottom: sample G completions per prompt (`sample_groups`: preallocated KV
+cache, finished rows dropped, more prompts when the objective drops groups), score them
+with the verifier, compute the extra signals the objective asks for (and only those) for
+the groups kept, call the objective
 from the registry, take an AdamW step, validate every K steps, checkpoint for resume.
 The loop never names an objective: it only sees `harness.objectives.get(name)`.
 """
@@ -232,16 +233,15 @@ def train(s: TrainSettings) -> dict[str, Any]:
         tokens += int(r.lengths.sum())
         # the groups trained on: the first prompts_per_step that survive the objective's filter
         used = keep_groups.nonzero().squeeze(-1)[: s.prompts_per_step]
-        keep = (used[:, None] * s.group_size + torch.arange(s.group_size, device=used.device)).reshape(-1)
+        chosen = (used[:, None] * s.group_size + torch.arange(s.group_size, device=used.device)).reshape(-1)
         all_rollouts, all_rewards = r, rewards
-        r, rewards = _sub(r, keep), rewards[keep.to(rewards.device)]
-        keep = torch.arange(keep.numel(), device=device)
-        signals = rollout_signals(model, ref_model, tokenizer, r, needs, s) if keep.numel() else {}
+        r, rewards = _sub(r, chosen), rewards[chosen.to(rewards.device)]  # from here on, only the used groups
+        signals = rollout_signals(model, ref_model, tokenizer, r, needs, s) if used.numel() else {}
 
         metrics: dict[str, float] = {}
-        if keep.numel():
+        if used.numel():
             # minibatches are whole groups, so group statistics stay intact
-            groups = keep.view(-1, s.group_size)
+            groups = torch.arange(chosen.numel(), device=device).view(-1, s.group_size)
             for chunk in torch.chunk(groups, min(s.updates_per_batch, groups.shape[0])):
                 micro = micro_batches(chunk, s.group_size, s.micro_batch_size)
                 # several micro-batches: each normalises by the whole minibatch's counts, so the
