@@ -6,7 +6,8 @@
 ``reference`` is the benchmark item dict (with "answer"; for code "tests" defining
 ``check(candidate)`` and "entry_point") or, for math and science, the answer string.
 Model output is never evaluated in the calling process: math goes through string parsing
-and killable LaTeX/sympy workers, code runs in a bubblewrap sandbox.
+and killable LaTeX/sympy workers, science quantities through killable pint workers, code
+runs in a bubblewrap sandbox.
 """
 from __future__ import annotations
 
@@ -35,8 +36,9 @@ def verify_batch(domain: str, responses: list[str], references: list, *,
                                  DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s,
                                  unsafe_no_sandbox=unsafe_no_sandbox)
     if domain == "science":
-        from verifiers.science_verifier import verify_science_batch
-        return verify_science_batch(responses, references)
+        from verifiers.science_verifier import DEFAULT_TIMEOUT_S, verify_science_batch
+        return verify_science_batch(responses, references,
+                                    DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s)
     raise ValueError(f"unknown verifier domain {domain!r}; expected one of {DOMAINS}")
 
 
