@@ -57,11 +57,13 @@ def validate_config(config: dict[str, Any], source: str = "config") -> dict[str,
         raise ConfigError(f"{source}: invalid config:\n{lines}")
     known = objectives.available()
     problems = []
-    for name, hp in config["objectives"].items():
-        if name not in known:
-            problems.append(f"objectives.{name}: unknown objective; available: {known}")
+    for name in config["objectives"]:
+        registered, hp, _ = objective_entry(config, name)
+        if registered not in known:
+            where = f"objectives.{name}" + (".objective" if registered != name else "")
+            problems.append(f"{where}: unknown objective {registered!r}; available: {known}")
             continue
-        problems += _check_hyperparams(name, hp or {})
+        problems += _check_hyperparams(registered, hp, entry=name)
     for b in config["benchmarks"]:
         if b not in BENCHMARKS:
             problems.append(f"benchmarks: unknown benchmark '{b}'; available: {sorted(BENCHMARKS)}")
@@ -80,6 +82,8 @@ def validate_config(config: dict[str, Any], source: str = "config") -> dict[str,
     ref = config["report"].get("reference_objective", "grpo")
     if ref not in config["objectives"]:
         problems.append(f"report.reference_objective '{ref}' is not among objectives {sorted(config['objectives'])}")
+    else:
+        problems += _check_calibration(config, ref)
     if problems:
         raise ConfigError(f"{source}: invalid config:\n" + "\n".join(f"  - {p}" for p in problems))
     return config
@@ -133,19 +137,63 @@ def _check_suites_and_model(config: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _check_hyperparams(name: str, hp: dict[str, Any]) -> list[str]:
+def _check_hyperparams(name: str, hp: dict[str, Any], entry: str | None = None) -> list[str]:
     """Build the objective once so its own checks (eps_high >= eps_low, ...) run now."""
     from harness import objectives
 
-    problems = []
+    problems, where = [], f"objectives.{entry or name}"
     try:
         objectives.get(name, **hp)
     except TypeError as e:
         cls = objectives._REGISTRY[name]
         params = [p for p in inspect.signature(cls).parameters if p not in ("self", "kwargs")]
-        problems.append(f"objectives.{name}: {e}; allowed hyperparameters: {params}")
+        problems.append(f"{where}: {e}; allowed hyperparameters: {params} (and {list(ENTRY_KEYS)})")
     except ValueError as e:
-        problems.append(f"objectives.{name}: {e}")
+        problems.append(f"{where}: {e}")
+    return problems
+
+
+#: Keys of an `objectives:` entry that are not hyperparameters of the objective's class.
+#: - objective: the registered objective the entry trains (default: the entry's own name), so
+#:   one objective can be trained twice under two names (the A/A control);
+#: - seed_stream: an integer that gives the entry sampling randomness independent of the other
+#:   entries with the same seed (default 0). The prompt order stays the seed's, as for every
+#:   paired comparison; only the sampling and initialisation stream changes.
+ENTRY_KEYS = ("objective", "seed_stream")
+
+
+def objective_entry(config: dict[str, Any], name: str) -> tuple[str, dict[str, Any], int]:
+    """(registered objective, its hyperparameters, seed stream) of the `objectives.<name>` entry."""
+    hp = dict(config["objectives"][name] or {})
+    registered = str(hp.pop("objective", name))
+    seed_stream = int(hp.pop("seed_stream", 0))
+    return registered, hp, seed_stream
+
+
+def calibration_controls(config: dict[str, Any]) -> dict[str, str]:
+    """{"null_control": name, "positive_control": name} of the configured controls (may be empty)."""
+    return {k: v for k, v in (config.get("calibration") or {}).items() if v}
+
+
+def _check_calibration(config: dict[str, Any], ref: str) -> list[str]:
+    """The A/A control trains the reference objective again with another seed stream; the
+    positive control is a separate entry. Both must be trained entries of `objectives:`."""
+    controls = calibration_controls(config)
+    problems = [f"calibration.{k}: '{v}' is not among objectives {sorted(config['objectives'])}"
+                for k, v in controls.items() if v not in config["objectives"]]
+    null = controls.get("null_control")
+    if null and null in config["objectives"]:
+        ref_obj, ref_hp, ref_stream = objective_entry(config, ref)
+        obj, hp, stream = objective_entry(config, null)
+        if (obj, hp) != (ref_obj, ref_hp):
+            problems.append(f"calibration.null_control: '{null}' must train the reference objective '{ref}' "
+                            f"with the same hyperparameters (got objective {obj!r} {hp} vs {ref_obj!r} {ref_hp})")
+        if stream == ref_stream:
+            problems.append(f"calibration.null_control: '{null}' needs a seed_stream different from '{ref}' "
+                            f"({ref_stream}); with the same stream it would repeat the reference exactly")
+    positive = controls.get("positive_control")
+    if positive and positive == null:
+        problems.append("calibration: null_control and positive_control must be different entries")
     return problems
 
 
@@ -218,7 +266,7 @@ def train_settings(config: dict[str, Any], objective: str, seed: int) -> dict[st
         **{k: v for k, v in config["train"].items() if k != "suite"},
         "objective": objective,
         "seed": int(seed),
-        "hyperparams": config["objectives"][objective] or {},
+        **_entry_settings(config, objective),
         "base_model": f"{RESULTS}/base/model",
         "train_data": f"{RESULTS}/data/{suite}/train.jsonl",
         "validation_data": f"{RESULTS}/data/{suite}/validation.jsonl",
@@ -228,6 +276,16 @@ def train_settings(config: dict[str, Any], objective: str, seed: int) -> dict[st
         **({"gradient_checkpointing": True} if config["model"].get("gradient_checkpointing") else {}),
         **({"rollout": config["rollout"]} if config.get("rollout") else {}),
     }
+
+
+def _entry_settings(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """The hyperparameters of entry ``name``, plus its registered objective and seed stream
+    only where they differ from the defaults (so existing jobs' params, and Snakemake's
+    rerun decisions, stay as they were)."""
+    registered, hp, seed_stream = objective_entry(config, name)
+    return {"hyperparams": hp,
+            **({"registered_objective": registered} if registered != name else {}),
+            **({"seed_stream": seed_stream} if seed_stream else {})}
 
 
 def scale_settings(config: dict[str, Any], *, with_prompt_format: bool = False) -> dict[str, Any]:

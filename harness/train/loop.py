@@ -33,7 +33,7 @@ from harness.train.state import load_state, save_state
 class TrainSettings:
     """Everything one training job depends on (what Snakemake passes as the job's params)."""
 
-    objective: str
+    objective: str          # the entry's name: where results go, how the report names it
     seed: int
     base_model: str
     train_data: str
@@ -64,6 +64,12 @@ class TrainSettings:
     max_sampling_rounds: int = 3
     rollout: dict[str, Any] = field(default_factory=dict)  # {"backend": "hf" | "vllm", **engine options}
     answer_delimiter: str = "A: "
+    # the registered objective to build (an `objectives:` entry may train another entry's
+    # objective under its own name, as the A/A control does); None: ``objective``
+    registered_objective: str | None = None
+    # independent sampling randomness for the same seed (A/A control): torch is seeded from
+    # (seed, seed_stream); the prompt order stays the seed's, as in every paired comparison
+    seed_stream: int = 0
     stop_after: int | None = None  # testing aid: exit (like a kill) after this many steps
 
 
@@ -195,10 +201,16 @@ def sample_groups(
     return concat_rollouts(parts, tokenizer.pad_token_id), torch.cat(rewards), torch.cat(kept), rounds
 
 
+def sampling_seed(seed: int, seed_stream: int) -> int:
+    """The seed of torch/numpy/random for (seed, stream); stream 0 is the seed itself, so
+    existing runs keep their numbers. Other streams are far apart from any plain seed."""
+    return seed if seed_stream == 0 else seed + 1_000_003 * seed_stream
+
+
 def train(s: TrainSettings) -> dict[str, Any]:
     """Run (or resume) one training job; writes metrics.jsonl, model/ and run.json under out_dir."""
     set_threads(s.threads)
-    seed_everything(s.seed)
+    seed_everything(sampling_seed(s.seed, s.seed_stream))
     out = Path(s.out_dir)
     state_dir = out / "state"
     device = torch.device(s.device)
@@ -208,7 +220,7 @@ def train(s: TrainSettings) -> dict[str, Any]:
         # transformers 5.2x renamed it; the old name still works there, with a FutureWarning
         (getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable)()
     backend = rollout_backend(s)
-    objective = objectives.get(s.objective, **s.hyperparams)
+    objective = objectives.get(s.registered_objective or s.objective, **s.hyperparams)
     needs = objective.required_signals()
     ref_model = copy.deepcopy(model).eval() if "ref_logprobs" in needs else None
     opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay, betas=(0.9, 0.99))
@@ -314,7 +326,9 @@ def train(s: TrainSettings) -> dict[str, Any]:
     atomic_write_jsonl(out / "metrics.jsonl", rows)
     summary = {
         "objective": s.objective,
+        "registered_objective": s.registered_objective or s.objective,
         "seed": s.seed,
+        "seed_stream": s.seed_stream,
         "hyperparams": objective.hyperparams(),
         "config": {k: v for k, v in vars(s).items() if k not in ("hyperparams", "stop_after")},
         "steps": s.steps,
