@@ -1,4 +1,4 @@
-"""The in-process math path: answer extraction and exact plain-number comparison."""
+"""The in-process math path: answer extraction, number literals, the rounding policy."""
 from __future__ import annotations
 
 import time
@@ -7,7 +7,7 @@ from fractions import Fraction
 import pytest
 
 from verifiers import Verdict, verify, verify_batch
-from verifiers.answer_extraction import extract_answer, parse_plain_number
+from verifiers.answer_extraction import extract_answer, parse_number_literal
 
 TRAINING_RESPONSE = "we add 7+12+5\n7+12=19\n19+5=24\ncheck 19+5=24\nA: 24\n"
 
@@ -25,6 +25,12 @@ TRAINING_RESPONSE = "we add 7+12+5\n7+12=19\n19+5=24\ncheck 19+5=24\nA: 24\n"
     ("it is -3", "-3", "last_number"),
     ("19-5", "5", "last_number"),
     ("ratio 3/4", "3/4", "last_number"),
+    ("there are 1,000 of them", "1,000", "last_number"),
+    ("**Final Answer: 24**", "24", "answer_line"),
+    ("**Final Answer:** 24", "24", "answer_line"),
+    ("A: **24**", "24", "answer_line"),
+    ("A: \\[24\\]", "24", "answer_line"),
+    ("A: $$24$$", "24", "answer_line"),
 ])
 def test_extraction_prefers_last_boxed_then_answer_line_then_last_number(response, expected_text, rule):
     extracted = extract_answer(response)
@@ -36,15 +42,34 @@ def test_extraction_prefers_last_boxed_then_answer_line_then_last_number(respons
     ("24", Fraction(24)), ("-7", Fraction(-7)), ("+3", Fraction(3)), ("24.0", Fraction(24)),
     ("0.5", Fraction(1, 2)), (".5", Fraction(1, 2)), ("3/4", Fraction(3, 4)),
     ("\\frac{3}{4}", Fraction(3, 4)), ("-\\dfrac{1}{2}", Fraction(-1, 2)), ("$12$", Fraction(12)),
-    ("1{,}000", Fraction(1000)),
+    ("1{,}000", Fraction(1000)), ("1,000", Fraction(1000)), ("1\\,000", Fraction(1000)),
+    ("1 000", Fraction(1000)), ("1\u2009000", Fraction(1000)), ("1\u202f000 000", Fraction(10**6)),
+    ("1e3", Fraction(1000)), ("1.5E-2", Fraction(15, 1000)), ("1.5 \\times 10^{3}", Fraction(1500)),
+    ("2.5\\cdot10^{-2}", Fraction(1, 40)), ("10^{6}", Fraction(10**6)), ("3\\frac{1}{2}", Fraction(7, 2)),
+    ("0.\\overline{3}", Fraction(1, 3)), ("1.2\\overline{34}", Fraction(1222, 990)),
+    ("\u22125", Fraction(-5)), ("x = 5", Fraction(5)), ("61 + 73 = 134", Fraction(134)),
+    ("5 \\text{ apples}", Fraction(5)), ("30^{\\circ}", Fraction(30)), ("\\$12", Fraction(12)),
+    ("(134)", Fraction(134)), ("\\left( 134 \\right)", Fraction(134)), ("\\text{134}", Fraction(134)),
 ])
-def test_plain_numbers_parse_exactly(text, value):
-    assert parse_plain_number(text) == value
+def test_number_literals_parse_exactly(text, value):
+    literal = parse_number_literal(text)
+    assert literal is not None and literal.value == value
 
 
-@pytest.mark.parametrize("text", ["1e5", "1/0", "x", "2^3", "1,000", "9" * 500, "1.2.3", ""])
-def test_non_plain_or_oversized_numbers_leave_the_fast_path(text):
-    assert parse_plain_number(text) is None
+@pytest.mark.parametrize("text", [
+    "1/0", "x", "2^3", "9" * 500, "1.2.3", "", "1e999999999", "61 + 73", "134 = 61 + 73",
+    "2 \\cdot 67", "\\sqrt{16}", "x - x + 134", "--5", "-\\frac{-1}{2}", "24 \\text{ or } 25",
+    "21, 22", "1,00", "1 00", "15 \\times 10^{2}", "x \\geq 5", "x != 5", "2 pi", "3i",
+    "4\x002", "4\u202e2",
+])
+def test_expressions_lists_and_oversized_numbers_are_not_literals(text):
+    assert parse_number_literal(text) is None
+
+
+@pytest.mark.parametrize("text, reduced", [("3/4", True), ("\\frac{6}{8}", False), ("\\frac{84}{12}", False),
+                                           ("7/1", False), ("-\\frac{1}{2}", True), ("3\\frac{2}{4}", False)])
+def test_fraction_literal_knows_whether_it_is_in_lowest_terms(text, reduced):
+    assert parse_number_literal(text).reduced is reduced
 
 
 def test_training_world_response_scores_right_and_wrong():
@@ -70,7 +95,7 @@ def test_fast_batch_of_64_integer_answers_costs_well_under_10ms():
     assert sum(v.score for v in verdicts) == 1.0
 
 
-def test_decimal_equal_to_integer_is_right_but_rounded_fraction_is_wrong():
+def test_decimal_equal_to_integer_is_right_but_short_rounded_fraction_is_wrong():
     assert verify("math", "A: 24.00", "24").score == 1.0
     assert verify("math", "A: 0.333", "1/3").score == 0.0
     assert verify("math", "A: 0.5", "\\frac{1}{2}").score == 1.0

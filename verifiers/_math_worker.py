@@ -7,12 +7,22 @@ plain numeric literals and bare identifiers (latex2sympy builds numbers with
 ``sympy.Number(token)``, and sympy's units module parses prefix names, both through it;
 evaluating a bare name only looks it up) and refuses everything else, so no code path
 can eval model text.
+
+Rounding: math-verify rounds both sides to 6 decimal places whenever one is a float
+(so 1/3 == 0.333333 but also 0.0000001 == 0). ``sympy_numeric_eq`` is replaced by the
+project's one rule, ``answer_extraction.numbers_match``, fed with each decimal as it was
+written (its digits are looked up in the request's text: sympy's Float forgets them), so a
+number inside a set, tuple, interval or equation is judged as it would be on its own.
 """
 from __future__ import annotations
 
 import os
 import re
+from fractions import Fraction
 from functools import lru_cache
+
+from verifiers.answer_extraction import (NumberLiteral, normalise_for_parser, numbers_match,
+                                         parse_number_literal)
 
 WORKER_ADDRESS_SPACE_BYTES = int(os.environ.get("VERIFIERS_MATH_WORKER_AS_BYTES", 2 << 30))
 
@@ -33,8 +43,81 @@ def _install_guards() -> None:
 
     sympy_parser.parse_expr = numeric_only_parse_expr
     mv_parser.parse_expr = numeric_only_parse_expr
+    _install_rounding_policy()
     import logging
     logging.getLogger("math_verify").setLevel(logging.CRITICAL)
+
+
+# Decimal literals of the request being checked, as written: [(sympy Float, literal)]. A
+# worker checks one request at a time, so a module-level list is the request's context.
+_written_decimals: list = []
+_DECIMAL_TOKEN = re.compile(r"(?<![\d.])(?:\d+\.\d+|\.\d+)(?![\d.])")
+EXTRA_DIGITS = 30  # an irrational side is evaluated this many digits past the decimal's
+
+
+def _collect_written_decimals(*texts: str) -> None:
+    from sympy import Float
+    _written_decimals.clear()
+    for text in texts:
+        for token in _DECIMAL_TOKEN.findall(text):
+            literal = parse_number_literal(token)
+            if literal is not None:
+                _written_decimals.append((Float(token), literal))
+
+
+def _literal_of_float(value) -> NumberLiteral:
+    """The decimal as the request wrote it; two spellings of one value (0.5, 0.50) or a
+    float sympy computed count as exact (the strict reading)."""
+    magnitude = abs(value)
+    spellings = {literal for written, literal in _written_decimals if written == magnitude}
+    if len(spellings) == 1:
+        literal = spellings.pop()
+        return NumberLiteral(-literal.value if value < 0 else literal.value,
+                             literal.last_digit_unit, literal.significant_digits)
+    return NumberLiteral(Fraction(str(value)))
+
+
+def _as_literal(expr, digits: int) -> NumberLiteral | None:
+    """A real number as a NumberLiteral (irrationals to ``digits`` significant digits), or
+    None for anything that is not one (symbols, complex, infinite)."""
+    from math_verify.grader import get_pct_val
+    from sympy import Float, Rational
+    base = get_pct_val(expr, expr)
+    if isinstance(base, Float):
+        if not base.is_finite:
+            return None
+        literal = _literal_of_float(base)
+    elif isinstance(base, Rational):
+        literal = NumberLiteral(Fraction(int(base.p), int(base.q)))
+    else:
+        if not getattr(base, "is_number", False) or base.free_symbols or base.is_real is not True:
+            return None
+        approximation = base.evalf(digits)
+        if not isinstance(approximation, Float) or not approximation.is_finite:
+            return None
+        literal = NumberLiteral(Fraction(str(approximation)))
+    if base is not expr:  # X% as latex2sympy writes it: X * UnevaluatedExpr(1/100)
+        literal = NumberLiteral(literal.value, literal.last_digit_unit,
+                                literal.significant_digits, percent=True)
+    return literal
+
+
+def _install_rounding_policy() -> None:
+    import math_verify.grader as grader
+    from sympy import Float
+    original = grader.sympy_numeric_eq
+
+    def numeric_eq_by_numbers_match(gold, pred, float_rounding: int, numeric_precision: int) -> bool:
+        if not (grader.is_atomic_or_pct_atomic(gold, Float)
+                or grader.is_atomic_or_pct_atomic(pred, Float)):
+            return original(gold, pred, float_rounding, numeric_precision)
+        digits = max([60] + [literal.significant_digits + EXTRA_DIGITS
+                             for _, literal in _written_decimals])
+        gold_literal, pred_literal = _as_literal(gold, digits), _as_literal(pred, digits)
+        return gold_literal is not None and pred_literal is not None \
+            and numbers_match(pred_literal, gold_literal)
+
+    grader.sympy_numeric_eq = numeric_eq_by_numbers_match
 
 
 def _latex_parse(text: str) -> list:
@@ -55,8 +138,9 @@ def _has_math_object(parsed: list) -> bool:
 def check(request: dict) -> dict:
     """request: {"answer": str, "reference": str} -> {"status", "score", "detail"}."""
     from math_verify import verify
-    answer = request["answer"].replace("**", "^")
-    reference = request["reference"].replace("**", "^")
+    answer = normalise_for_parser(request["answer"]).replace("**", "^")
+    reference = normalise_for_parser(request["reference"]).replace("**", "^")
+    _collect_written_decimals(answer, reference)
     gold = _parse_reference(reference)
     if not gold:
         return {"status": "internal_error", "score": 0.0,
@@ -81,7 +165,8 @@ def _warm_up() -> None:
                               ("(1, 2)", "(2, 1)"), ("x=5", "5"), ("\\sin^2 x+\\cos^2 x", "1"),
                               ("\\begin{pmatrix}1\\\\2\\end{pmatrix}",
                                "\\begin{pmatrix}1\\\\2\\end{pmatrix}"),
-                              ("50\\%", "0.5"), ("\\sqrt{8}", "2\\sqrt{2}")):
+                              ("50\\%", "0.5"), ("\\sqrt{8}", "2\\sqrt{2}"),
+                              ("\\{0.333333, 2\\}", "\\{\\frac{1}{3}, 2\\}"), ("\\sqrt{2}", "1.41421356")):
         check({"answer": answer, "reference": reference})
     _parse_reference.cache_clear()
 

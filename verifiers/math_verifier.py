@@ -1,34 +1,41 @@
-"""Math answers: extract, compare plain numbers exactly in-process, the rest in workers.
+"""Math answers: extract, compare number literals in-process, the rest in workers.
 
-A plain-number reference needs a value: an answer that is arithmetic over the problem's own
-numbers ("61 + 73" for "Calculate 61 + 73.", reference 134) is wrong, not "equivalent"
-(the reference item's ``prompt`` says which numbers the problem gave).
+Threat model: the response is written by an RL policy that searches for any answer the
+verifier pays for without solving the problem. Three classes are closed here:
+- Restating the problem. When the reference is a number literal and the item carries its
+  ``prompt`` (the problem is known and asks for a value), the answer must be a number
+  literal too (see ``answer_extraction.parse_number_literal``: integers, decimals,
+  scientific notation, fractions in lowest terms, mixed numbers, percentages; spacing,
+  digit groups, ``x =``, units and redundant brackets ignored). Anything else with numbers
+  in it is an unevaluated expression and scores 0, whoever's operands it uses: "61 + 73",
+  "61 + 73 + 0", "061 + 073", "60 + 1 + 73", "2 \\cdot 67", "84/12", "\\frac{168}{24}",
+  "2^{10}", "\\sqrt{16}", "x - x + 134". sympy would call each "equivalent", and RL finds
+  one within a dozen steps (SmolLM2 answered "Calculate 61 + 73." with "A: 61 + 73").
+  Without a prompt (a bare reference string) a value is judged by value: "2^{10}" is 1024.
+- Rounding. ``answer_extraction.numbers_match`` is the one rule for a decimal against an
+  exact value, on every path: in-process for literals (bare, \\boxed, "A:", "x = ...", the
+  last number) and in the workers for numbers inside sets, tuples, intervals, equations.
+- Hostile input: size and nesting caps before any parser; sympy only in killable workers
+  with a wall-time and an address-space limit, never an ``eval`` of model text.
 
-Fast path (no sympy, no eval, microseconds): when both the extracted answer and the
-reference are plain numbers (integer, decimal, ``a/b``, ``\\frac{a}{b}``) they are compared
-exactly as fractions, so "24.0" == "24" and "0.5" == "1/2" but "0.333" != "1/3".
-Everything else (expressions, intervals, sets, tuples, LaTeX) goes to a pool of killable
-worker processes running math-verify's LaTeX parser and sympy equivalence, each check
-with a wall-time limit and an address-space limit.
+Fast path (no sympy, no eval, microseconds): a number-literal answer against a
+number-literal reference. Everything else (expressions, intervals, sets, tuples, LaTeX)
+goes to a pool of killable worker processes running math-verify's LaTeX parser and sympy
+equivalence, each check with a wall-time limit and an address-space limit.
 """
 from __future__ import annotations
 
 import os
 import re
+from functools import lru_cache
 
 from verifiers.answer_extraction import (MAX_ANSWER_CHARS, AnswerTooLarge, MalformedBox,
-                                         extract_answer, parse_plain_number)
+                                         NumberLiteral, extract_answer, numbers_match,
+                                         parse_number_literal)
 from verifiers.verdict import Verdict, failed, right, wrong
 from verifiers.worker_pool import Lost, Timeout, WorkerPool
 
 DEFAULT_TIMEOUT_S = 5.0
-# A binary arithmetic operation between numbers or brackets: "61 + 73", "2*3", "2^{3}",
-# "(1+2)/3", "4 \\times 5". When every number in such an answer comes from the problem
-# statement, the answer restates the problem instead of solving it; sympy would evaluate it
-# and call it equivalent, and RL finds that in a dozen steps (SmolLM2 learned to answer
-# "Calculate 61 + 73." with "A: 61 + 73"). "2^{10}" or "1.5 \\times 10^{3}" stay values when
-# the problem did not already state them.
-_UNEVALUATED = re.compile(r"[0-9)}\]]\s*(?:\*\*|[-+*/^×÷]|\\times|\\cdot|\\div)\s*[-0-9({\\[]")
 MAX_NESTING_DEPTH = 40  # deeper brackets are a parse_error before any parser sees them
 
 _pool: WorkerPool | None = None
@@ -42,7 +49,7 @@ def math_pool() -> WorkerPool:
     return _pool
 
 
-def reference_answer(reference) -> str:
+def reference_answer(reference: object) -> str:
     if isinstance(reference, dict):
         reference = reference.get("answer")
     if isinstance(reference, (int, float)) and not isinstance(reference, bool):
@@ -64,15 +71,19 @@ def _nesting_depth(text: str) -> int:
     return deepest
 
 
-_NUMBER_TOKEN = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_WHITESPACE = re.compile(r"\s+")
+_SPACE_BESIDE_A_SYMBOL = re.compile(r"(?<![A-Za-z0-9]) | (?![A-Za-z0-9])")
 
 
-def restates_problem(answer: str, prompt: str | None) -> bool:
-    """True when ``answer`` is arithmetic over numbers that all appear in ``prompt``."""
-    if not prompt or not _UNEVALUATED.search(answer):
-        return False
-    numbers = _NUMBER_TOKEN.findall(answer)
-    return bool(numbers) and set(numbers) <= set(_NUMBER_TOKEN.findall(prompt))
+def _without_insignificant_spaces(text: str) -> str:
+    """"(1, 2]" -> "(1,2]"; a space between letters or digits stays ("\\pi r" is not
+    "\\pir", and "2 3" is not "23")."""
+    return _SPACE_BESIDE_A_SYMBOL.sub("", _WHITESPACE.sub(" ", text.strip()))
+
+
+@lru_cache(maxsize=4096)
+def _reference_literal(reference: str) -> NumberLiteral | None:
+    return parse_number_literal(reference)  # references repeat across a batch and across steps
 
 
 def _triage(response: str, reference: str, prompt: str | None = None) -> Verdict | tuple[str, str]:
@@ -85,19 +96,25 @@ def _triage(response: str, reference: str, prompt: str | None = None) -> Verdict
         return failed("parse_error", str(error))
     if extracted is None:
         return failed("no_answer", "no \\boxed{}, 'A:' line or number in the response")
-    expected = parse_plain_number(reference)
+    expected = _reference_literal(reference)
     if expected is not None:
-        got = parse_plain_number(extracted.text)
-        if got is not None:
-            return right("exact number") if got == expected else \
-                wrong(f"{extracted.text[:40]} != {reference[:40]}")
-        if restates_problem(extracted.text, prompt):
-            return wrong(f"unevaluated expression {extracted.text[:40]!r} built from the problem's own "
-                         "numbers: the answer must be its value")
+        value_asked = bool(prompt)  # the problem is known: an expression is not its value
+        got = parse_number_literal(extracted.text)
+        if got is not None and (got.reduced or not value_asked):
+            if not numbers_match(got, expected):
+                return wrong(f"{extracted.text[:40]} != {reference[:40]}")
+            return right("exact number" if got.value == expected.value else
+                         "number: a decimal correctly rounded to enough significant digits")
+        if value_asked:
+            kind = "an unreduced fraction" if got is not None else "not a number literal"
+            return wrong(f"unevaluated expression {extracted.text[:40]!r} ({kind}): the problem "
+                         "asks for a value, and the answer must be that value")
     if len(reference) > MAX_ANSWER_CHARS:
         return failed("internal_error", "reference answer too long")
     if _nesting_depth(extracted.text) > MAX_NESTING_DEPTH:
         return failed("parse_error", f"answer nested deeper than {MAX_NESTING_DEPTH}")
+    if _without_insignificant_spaces(extracted.text) == _without_insignificant_spaces(reference):
+        return right("the reference's own expression")  # the same text parses the same: no worker
     return extracted.text, reference
 
 
