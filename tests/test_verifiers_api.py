@@ -33,7 +33,8 @@ def test_verdict_is_frozen_and_validated():
     with pytest.raises(ValueError):
         Verdict(0.0, "great", "unknown status")
     assert STATUSES == {"ok", "no_answer", "parse_error", "timeout", "runtime_error",
-                        "memory_limit", "sandbox_violation", "internal_error"}
+                        "memory_limit", "sandbox_violation", "output_limit",
+                        "internal_error"}
 
 
 def test_unknown_domain_and_length_mismatch_are_errors():

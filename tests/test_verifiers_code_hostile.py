@@ -2,8 +2,12 @@
 
 Each candidate defines ``add(a, b)`` but only returns the right sum if its attack worked
 (or tries to fake a pass without computing it), so a score of 1.0 would mean an escape or
-a forged result. All cases run in one batch (the pool checks them in parallel); each
-test asserts one case's verdict. Afterwards: no stray process, no file, host still works.
+a forged result. FORGED holds candidates with their own tests: wrong answers that try to
+steer the proxy into a pass (issue 16, finding 2). All cases run in one batch (the pool
+checks them in parallel); each test asserts one case's verdict. Afterwards: no stray
+process, no file, host still works. tests/test_sandbox_kill.py checks for strays the
+moment each verdict returns; tests/test_sandbox_isolation.py proves each isolation layer
+with a twin that shows its probe is not blind.
 """
 from __future__ import annotations
 
@@ -29,8 +33,43 @@ TESTS = textwrap.dedent("""
 """)
 REFERENCE = {"tests": TESTS, "entry_point": "add"}
 
-TIMEOUT, VIOLATION, RUNTIME, MEMORY, WRONG = ("timeout",), ("sandbox_violation",), \
-    ("runtime_error",), ("memory_limit",), ("ok",)
+TIMEOUT, VIOLATION, RUNTIME, MEMORY, WRONG, OUTPUT = ("timeout",), ("sandbox_violation",), \
+    ("runtime_error",), ("memory_limit",), ("ok",), ("output_limit",)
+P = 2 ** 61 - 1  # hash(k * P + c) == hash(c): ints that all hash alike
+
+
+def raw_reply(reply: str, encoded: bool = False) -> str:
+    """A candidate that writes ``reply`` (a Python expression, JSON-encoded in the sandbox
+    unless ``encoded``, then it is the bytes) framed straight onto its channel, bypassing
+    the server's encoder: the host must cope with any bytes at a cost linear in their
+    number."""
+    data = reply if encoded else f"json.dumps({reply}).encode()"
+    return f"""
+        import json, os, struct
+        def add(a, b):
+            data = {data}
+            message = struct.pack(">I", len(data)) + data
+            for fd in range(3, 64):
+                try:
+                    while message:
+                        message = message[os.write(fd, message):]
+                except OSError:
+                    pass
+            return -1"""
+
+
+def raw_header(length: int) -> str:
+    """A candidate that announces a reply of ``length`` bytes and then sleeps."""
+    return f"""
+        import os, struct, time
+        def add(a, b):
+            for fd in range(3, 64):
+                try:
+                    os.write(fd, struct.pack(">I", {length}))
+                except OSError:
+                    pass
+            time.sleep(60)"""
+
 ANY_FAILURE = ("ok", "timeout", "runtime_error", "memory_limit", "sandbox_violation", "parse_error")
 
 # id -> (candidate source, statuses it may get); a score of 1.0 is never acceptable.
@@ -210,7 +249,7 @@ HOSTILE = {
     "kill_host_pids_by_number": ("""
         import os, signal
         def add(a, b):
-            hits = 0  # the sandbox holds its init (1), the zygote (2) and this process only
+            hits = 0  # the sandbox holds the zygote (its init, pid 1) and this process only
             for pid in range(3, 40000):
                 try:
                     os.kill(pid, 0)
@@ -235,8 +274,8 @@ HOSTILE = {
                 return -1
             return a + b""", WRONG),
     "giant_stdout": ("import sys\ndef add(a, b):\n    sys.stdout.write('x' * 10**8)\n    print('y' * 10**7, file=sys.stderr)\n    return -1", WRONG),
-    "giant_return_value": ("def add(a, b):\n    return 'x' * (10**8)", RUNTIME),
-    "huge_int_return": ("def add(a, b):\n    return 10 ** 100000", RUNTIME),
+    "giant_return_value": ("def add(a, b):\n    return 'x' * (10**8)", OUTPUT + MEMORY),
+    "huge_int_return": ("def add(a, b):\n    return 10 ** 100000", WRONG),  # crosses as hex
     "deeply_nested_return": ("def add(a, b):\n    x = []\n    for _ in range(10000):\n        x = [x]\n    return x", RUNTIME),
     "self_referential_return": ("def add(a, b):\n    x = []\n    x.append(x)\n    return x", RUNTIME),
     "fill_private_tmp": ("""
@@ -271,12 +310,12 @@ HOSTILE = {
         class FakeInt(int):
             def __eq__(self, other): return True
         def add(a, b):
-            return FakeInt(-1)""", RUNTIME),
+            return FakeInt(-1)""", WRONG),  # crosses as the plain int -1
     "str_subclass_eq_true": ("""
         class FakeStr(str):
             def __eq__(self, other): return True
         def add(a, b):
-            return FakeStr("no")""", RUNTIME),
+            return FakeStr("no")""", WRONG),
     "nan_return": ("def add(a, b):\n    return float('nan')", WRONG),
     "inspect_frames_for_expected": ("""
         import inspect, sys
@@ -367,6 +406,230 @@ HOSTILE = {
     "syntax_error": ("def add(a, b) return a + b", ("parse_error",)),
     "missing_entry_point": ("def plus(a, b):\n    return a + b", RUNTIME),
     "generator_instead_of_value": ("def add(a, b):\n    yield a + b", RUNTIME),
+    # --- host root by another name (issue 16, finding 1): each would work as host root ---
+    "open_proc_sys_for_writing": ("""
+        import os
+        def add(a, b):
+            opened = 0  # opening is enough; nothing is written, so a regression changes nothing
+            for path in ("/proc/sys/fs/lease-break-time", "/proc/sys/kernel/core_pattern",
+                         "/proc/sys/kernel/ns_last_pid", "/proc/sys/kernel/shmmax",
+                         "/proc/sys/fs/mqueue/msg_max", "/proc/pressure/cpu"):
+                try:
+                    os.close(os.open(path, os.O_WRONLY))
+                    opened += 1
+                except OSError:
+                    pass
+            return a + b if opened else -1""", WRONG),
+    "any_kernel_file_under_proc_writable": ("""
+        import os
+        def add(a, b):
+            for root, dirs, files in os.walk("/proc"):
+                top = root.split("/")[2] if root.count("/") >= 2 else ""
+                if top.isdigit() or top in ("self", "thread-self"):
+                    dirs[:] = []
+                    continue
+                if any(os.access(os.path.join(root, f), os.W_OK) for f in files + dirs):
+                    return a + b
+            return -1""", WRONG),
+    "read_root_only_files_and_dirs": ("""
+        import os, stat, time
+        def add(a, b):
+            deadline = time.monotonic() + 1.0  # as much of the tree as the time limit allows
+            for top in ("/usr/share", "/usr/libexec", "/usr/lib", "/proc/sys", "/opt"):
+                for root, dirs, files in os.walk(top):
+                    if time.monotonic() > deadline:
+                        return -1
+                    for name in files + dirs:
+                        path = os.path.join(root, name)
+                        try:
+                            info = os.lstat(path)
+                            if info.st_mode & stat.S_IROTH or stat.S_ISLNK(info.st_mode):
+                                continue
+                            if stat.S_ISDIR(info.st_mode):
+                                os.listdir(path)
+                            else:
+                                open(path, "rb").read(1)
+                            return a + b  # only root (or its owner) may read it
+                        except OSError:
+                            pass
+            return -1""", WRONG),
+    "read_kernel_only_proc_files": ("""
+        def add(a, b):
+            # pid 1 is the zygote (non-dumpable): its memory would be a way out of this
+            # candidate's own seccomp filter and rlimits
+            for path in ("/proc/kmsg", "/proc/kpagecount", "/proc/timer_list", "/proc/1/environ",
+                         "/proc/1/mem", "/proc/1/maps", "/proc/1/root/usr"):
+                try:
+                    open(path, "rb").read(64)
+                    return a + b
+                except OSError:
+                    pass
+            return -1""", WRONG),
+    "threads_past_rlimit_nproc": ("""
+        import threading
+        def add(a, b):
+            threading.stack_size(1 << 18)
+            release, threads = threading.Event(), []
+            try:
+                for _ in range(150):
+                    thread = threading.Thread(target=release.wait)
+                    thread.start()
+                    threads.append(thread)
+            except RuntimeError:
+                pass
+            release.set()
+            return a + b if len(threads) == 150 else -1""", WRONG),
+    "raise_rlimit_nproc": ("""
+        import resource
+        def add(a, b):
+            try:
+                resource.setrlimit(resource.RLIMIT_NPROC, (10**6, 10**6))
+                return a + b
+            except (ValueError, OSError):
+                return -1""", WRONG),
+    "become_uid_zero": ("""
+        import os
+        def add(a, b):
+            for change in (lambda: os.setuid(0), lambda: os.setresuid(0, 0, 0),
+                           lambda: os.setgroups([0])):
+                try:
+                    change()
+                    return a + b
+                except OSError:
+                    pass
+            return -1""", WRONG),
+    "write_own_uid_map": ("""
+        def add(a, b):
+            try:
+                open("/proc/self/uid_map", "w").write("0 0 1")
+                return a + b
+            except OSError:
+                return -1""", WRONG),
+    # --- replies that would cost the host more than they cost the candidate (finding 3) ---
+    "raw_set_of_ints_with_one_hash": (raw_reply(
+        f"{{'value': {{'t': 'set', 'v': [k * {P} + 1 for k in range(150000)]}}}}"), OUTPUT),
+    "raw_dict_keys_with_one_hash": (raw_reply(
+        f"{{'value': {{'t': 'dict', 'v': [[-(k * {P}) - 5, k] for k in range(100000)]}}}}"),
+        OUTPUT),
+    "raw_frozenset_of_tuples_with_one_hash": (raw_reply(
+        f"{{'value': {{'t': 'frozenset', 'v': [{{'t': 'tuple', 'v': [k * {P} + 7, 'x']}} "
+        f"for k in range(60000)]}}}}"), OUTPUT),
+    "raw_set_of_frozensets_with_one_hash": (raw_reply(
+        f"{{'value': {{'t': 'set', 'v': [{{'t': 'frozenset', 'v': [k * {P} + 3]}} "
+        f"for k in range(60000)]}}}}"), OUTPUT),
+    "raw_colliding_set_nested_in_a_list": (raw_reply(
+        f"{{'value': {{'t': 'list', 'v': [1, {{'t': 'set', 'v': "
+        f"[k * {P} for k in range(100000)]}}]}}}}"),
+        OUTPUT),
+    "raw_colliding_set_in_mutated_arguments": (raw_reply(
+        f"{{'value': 5, 'mutated': {{'args': {{'t': 'list', 'v': [{{'t': 'set', 'v': "
+        f"[k * {P} + 2 for k in range(100000)]}}, 3]}}, 'kwargs': {{'t': 'dict', 'v': []}}}}}}"),
+        OUTPUT),
+    "raw_same_value_repeated_in_a_set": (raw_reply(
+        "{'value': {'t': 'set', 'v': [5] * 300000}}"), OUTPUT),
+    "colliding_set_built_in_the_sandbox": ("""
+        def add(a, b):
+            return {k * (2**61 - 1) + 5 for k in range(3000)}""", OUTPUT),
+    "raw_header_claims_4_gb": (raw_header(2 ** 32 - 1), OUTPUT),
+    "raw_header_just_over_the_cap": (raw_header(4 * 1024 * 1024 + 1), OUTPUT),
+    "return_just_over_the_byte_cap": ("def add(a, b):\n    return 'x' * (4 * 1024 * 1024)", OUTPUT),
+    "return_many_small_ints_over_the_cap": ("def add(a, b):\n    return list(range(10**6))",
+                                            OUTPUT),
+    "raw_nesting_past_the_depth_cap": (raw_reply(
+        "{'value': __import__('functools').reduce(lambda inner, _: {'t': 'list', 'v': [inner]}, "
+        "range(150), 1)}"), OUTPUT),
+    "raw_nesting_past_json_recursion": (raw_reply(
+        "b'{\"value\": ' + b'[' * 200000 + b']' * 200000 + b'}'", encoded=True), RUNTIME),
+    "raw_invalid_utf8_and_json": (raw_reply("b'\\xff\\xfe{\"value\": [1,'", encoded=True),
+                                  RUNTIME),
+    "raw_huge_hex_int": (raw_reply("{'value': {'t': 'int', 'v': 'f' * 3000000}}"), WRONG),
+    "raw_bad_hex_int": (raw_reply("{'value': {'t': 'int', 'v': '0xzz'}}"), RUNTIME),
+    "raw_unknown_reply_kind": (raw_reply("{'status': 'ok', 'score': 1.0}"), RUNTIME),
+}
+
+# Wrong candidates with their own tests, each trying to steer the proxy into a pass
+# (issue 16, finding 2): a StopIteration that ends the test's iteration early, an
+# exception the host cannot rebuild turning into the TypeError a test expects, a class
+# named like a builtin. id -> (candidate source, tests, statuses).
+EXPECTS_TYPE_ERROR = """
+    def check(candidate):
+        try:
+            candidate("not a number")
+        except TypeError:
+            return
+        raise AssertionError("expected TypeError")"""
+EXPECTS_VALUE_ERROR = EXPECTS_TYPE_ERROR.replace("TypeError", "ValueError")
+FORGED = {
+    "stop_iteration_ends_all_map": ("def f(x):\n    raise StopIteration", """
+        def check(candidate):
+            assert all(map(candidate, [2, 4, 6]))""", RUNTIME),
+    "stop_iteration_ends_not_any_map": ("def f(x):\n    raise StopIteration('done')", """
+        def check(candidate):
+            assert not any(map(candidate, [1, 3, 5]))""", RUNTIME),
+    "stop_iteration_ends_filter": ("def f(x):\n    return next(iter([]))", """
+        def check(candidate):
+            assert list(filter(candidate, [1, 3, 5])) == []""", RUNTIME),
+    "stop_iteration_ends_for_loop": ("def f(x):\n    raise StopIteration", """
+        def check(candidate):
+            for result in map(candidate, [1, 2]):
+                assert result == 0""", RUNTIME),
+    "stop_iteration_subclass_ends_sum": ("""
+        class Done(StopIteration):
+            pass
+        def f(x):
+            raise Done""", """
+        def check(candidate):
+            assert sum(map(candidate, [1, 2])) == 0""", RUNTIME),
+    "stop_async_iteration_in_all_map": ("def f(x):\n    raise StopAsyncIteration", """
+        def check(candidate):
+            assert all(map(candidate, [1]))""", RUNTIME),
+    "unicode_decode_error_as_type_error": ("def f(x):\n    b'\\xff'.decode('utf-8')",
+                                           EXPECTS_TYPE_ERROR, RUNTIME),
+    "unicode_encode_error_as_type_error": ("def f(x):\n    'é'.encode('ascii')",
+                                           EXPECTS_TYPE_ERROR, RUNTIME),
+    "unicode_translate_error_as_type_error": (
+        "def f(x):\n    raise UnicodeTranslateError('x', 0, 1, 'no')", EXPECTS_TYPE_ERROR, RUNTIME),
+    "exception_group_as_type_error": (
+        "def f(x):\n    raise ExceptionGroup('many', [ValueError(1)])", EXPECTS_TYPE_ERROR,
+        RUNTIME),
+    "own_class_needing_arguments_as_type_error": ("""
+        class Strict(Exception):
+            def __init__(self, a, b):
+                super().__init__(a, b)
+        def f(x):
+            raise Strict(1, 2)""", EXPECTS_TYPE_ERROR, RUNTIME),
+    "own_class_named_value_error": ("""
+        class ValueError(Exception):
+            pass
+        def f(x):
+            raise ValueError("not the builtin")""", EXPECTS_VALUE_ERROR, RUNTIME),
+    "own_class_named_type_error": ("""
+        TypeError = type("TypeError", (Exception,), {})
+        def f(x):
+            raise TypeError("not the builtin")""", EXPECTS_TYPE_ERROR, RUNTIME),
+    "builtins_value_error_replaced": ("""
+        import builtins
+        builtins.ValueError = type("ValueError", (Exception,), {"__module__": "builtins"})
+        def f(x):
+            raise ValueError("patched")""", EXPECTS_VALUE_ERROR, RUNTIME),
+    "metaclass_claims_equality_with_value_error": ("""
+        class Meta(type):
+            def __eq__(cls, other):
+                return True
+            def __hash__(cls):
+                return hash(ValueError)
+        class Fake(Exception, metaclass=Meta):
+            pass
+        Fake.__name__ = Fake.__qualname__ = "ValueError"
+        def f(x):
+            raise Fake("equal to everything")""", EXPECTS_VALUE_ERROR, RUNTIME),
+    "instance_class_attribute_lies": ("""
+        class Liar(Exception):
+            @property
+            def __class__(self):
+                return ValueError
+        def f(x):
+            raise Liar("isinstance says ValueError")""", EXPECTS_VALUE_ERROR, RUNTIME),
 }
 
 
@@ -384,16 +647,18 @@ def hostile_verdicts():
     for marker in (HOST_MARKER, PROJECT_MARKER):
         if os.path.exists(marker):
             os.remove(marker)
-    ids = list(HOSTILE)
+    ids = list(HOSTILE) + list(FORGED)
+    sources = [_source(HOSTILE[i][0]) for i in HOSTILE] + [_source(FORGED[i][0]) for i in FORGED]
+    references = [REFERENCE] * len(HOSTILE) + [
+        {"tests": _source(FORGED[i][1]), "entry_point": "f"} for i in FORGED]
     started = time.monotonic()
-    verdicts = verify_batch("code", [_source(HOSTILE[i][0]) for i in ids], [REFERENCE] * len(ids),
-                            timeout_s=TIMEOUT_S)
+    verdicts = verify_batch("code", sources, references, timeout_s=TIMEOUT_S)
     elapsed = time.monotonic() - started
     return dict(zip(ids, verdicts)), elapsed
 
 
 def test_there_are_at_least_40_hostile_code_inputs():
-    assert len(HOSTILE) >= 40
+    assert len(HOSTILE) + len(FORGED) >= 40
 
 
 @pytest.mark.parametrize("case", list(HOSTILE))
@@ -401,6 +666,13 @@ def test_hostile_candidate_never_scores(case, hostile_verdicts):
     verdict = hostile_verdicts[0][case]
     assert verdict.score == 0.0, verdict
     assert verdict.status in HOSTILE[case][1], verdict
+
+
+@pytest.mark.parametrize("case", list(FORGED))
+def test_candidate_cannot_steer_the_proxy_into_a_pass(case, hostile_verdicts):
+    verdict = hostile_verdicts[0][case]
+    assert verdict.score == 0.0, verdict
+    assert verdict.status in FORGED[case][2], verdict
 
 
 def test_hostile_batch_finishes_within_its_time_limits(hostile_verdicts):

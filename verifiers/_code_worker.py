@@ -1,14 +1,22 @@
 """Host-side code worker: runs the TRUSTED tests against a proxy of the sandboxed candidate.
 
 One request = one candidate. The sandbox's zygote forks a fresh confined child for it,
-which receives the candidate's source (see sandbox.py, _sandbox_server.py). The tests
-(``check(candidate)``, HumanEval style) run here, in this separate host process, with
-``candidate`` a proxy: each call sends its
-arguments into the sandbox and gets the return value back as plain data (None, bool, int,
-float, str and lists, tuples, sets, frozensets, dicts of them). Any other return value, an
-early exit, a protocol violation, a timeout or a memory error poisons the check, and a
-poisoned check can never pass, even if the tests swallow the exception. The candidate
-never sees the tests or the expected values; pass/fail is decided here.
+which receives the candidate's source (see sandbox.py, _sandbox_server.py, ISOLATION.md).
+The tests (``check(candidate)``, HumanEval style) run here, in this separate host
+process, with ``candidate`` a proxy: each call sends its arguments into the sandbox and
+gets the return value back as plain data (None, bool, int, float, str and lists, tuples,
+sets, frozensets, dicts of them), and the final state of any argument the call changed
+in place, which is copied into the test's own objects. Any other return value, an early
+exit, a protocol violation, a timeout, a memory error or a reply over the decoder's
+limits poisons the check, and a poisoned check can never pass, even if the tests swallow
+the exception. The candidate never sees the tests or the expected values; pass/fail is
+decided here.
+
+The proxy cannot be steered by what the candidate sends (it may send anything): a reply
+is decoded in time linear in its size (a byte cap, a depth cap, a bound on keys sharing
+one hash), an exception is rebuilt as a builtin only when the sandbox saw the real
+builtin class (by identity) and the class can be rebuilt from its message, and an
+escaping StopIteration becomes an error, as PEP 479 does for generators.
 
 The sandbox (bwrap + zygote) stays warm across checks, so a check costs a fork, not an
 interpreter start. It is replaced after any timeout, violation, memory or internal
@@ -17,6 +25,9 @@ error, after RECYCLE_AFTER_CHECKS checks, and whenever it misbehaves.
 from __future__ import annotations
 
 import builtins
+import contextlib
+import functools
+import gc
 import json
 import math
 import os
@@ -31,11 +42,14 @@ from typing import Any, Callable
 from verifiers import sandbox
 
 _HEADER = struct.Struct(">I")
-MAX_REPLY_BYTES = 16 * 1024 * 1024
+MAX_REPLY_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 100
+MAX_EQUAL_HASHES = 32
 SANDBOX_START_TIMEOUT_S = 20.0
 HOST_WORKER_ADDRESS_SPACE_BYTES = 8 << 30
+_EXACT_INT = 1 << 53   # larger ints cross as hex: linear both ways, no 4,300-digit str cap
 _SCALARS = (type(None), bool, int, float, str)
+_SCALAR_TYPES = frozenset(_SCALARS)
 _CONTAINERS = {"list": list, "tuple": tuple, "set": set, "frozenset": frozenset}
 
 
@@ -48,11 +62,32 @@ class CheckFailure(BaseException):
         self.status, self.detail = status, detail
 
 
+class ReplyLimit(ValueError):
+    """A reply the host will not decode at its full cost (verdict status output_limit)."""
+
+
 # --- plain data ------------------------------------------------------------------------------
+@contextlib.contextmanager
+def gc_paused() -> Any:
+    """Decoding allocates one container per JSON array, which triggers the cyclic garbage
+    collector over and over (about 3x the decoding time); a decoded reply is a tree with
+    no cycles, so nothing is missed while it is paused."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def encode(value: Any, depth: int = 0) -> Any:
+    """Test's plain data -> JSON-able (the sandbox's decode is the inverse); exact types only."""
     if depth > MAX_DEPTH:
         raise ValueError("argument nested too deeply")
     kind = type(value)
+    if kind is int and not -_EXACT_INT < value < _EXACT_INT:
+        return {"t": "int", "v": format(value, "x")}
     if kind in _SCALARS:
         return value
     for tag, container in _CONTAINERS.items():
@@ -65,26 +100,173 @@ def encode(value: Any, depth: int = 0) -> Any:
                     f"the sandbox boundary")
 
 
+def _refuse_hash_flooding(keys: list) -> None:
+    """Building a set or dict compares each key with every earlier key of the same full
+    hash, so keys that all hash alike (ints k*(2**61-1)+c, tuples or frozensets of them,
+    floats) cost the host quadratic time while costing the candidate nothing. Count the
+    hash values first (sorting ints: no hashing, n log n) and refuse a reply where more
+    than MAX_EQUAL_HASHES keys share one. Honest data rarely has two: -1 and -2 hash alike,
+    so tuples of them collide 2**len times."""
+    if len(keys) <= MAX_EQUAL_HASHES:
+        return
+    hashes = sorted(map(hash, keys))  # TypeError for an unhashable key: malformed
+    run = 1
+    for previous, current in zip(hashes, hashes[1:]):
+        run = run + 1 if current == previous else 1
+        if run > MAX_EQUAL_HASHES:
+            raise ReplyLimit(f"more than {MAX_EQUAL_HASHES} keys of one set or dict share a "
+                             f"hash (a hash-flooding reply)")
+
+
 def decode(value: Any, depth: int = 0) -> Any:
-    """Strictly decode the sandbox's reply; anything unexpected is a protocol violation."""
-    if depth > MAX_DEPTH:
-        raise ValueError("value nested too deeply")
+    """Strictly decode the sandbox's reply in time linear in its size; anything unexpected
+    is a protocol violation (ValueError/TypeError), anything over a limit a ReplyLimit."""
     kind = type(value)
     if kind in _SCALARS:
         return value
-    if kind is not dict or set(value) != {"t", "v"} or type(value["v"]) is not list:
+    if depth >= MAX_DEPTH:
+        raise ReplyLimit(f"value nested more than {MAX_DEPTH} deep")
+    if kind is not dict or len(value) != 2 or "t" not in value or "v" not in value:
         raise ValueError("malformed value")
     tag, items = value["t"], value["v"]
+    if tag == "int":
+        if type(items) is not str:
+            raise ValueError("malformed int")
+        return int(items, 16)  # base 16: linear, and not subject to the decimal digit cap
+    if type(items) is not list:
+        raise ValueError("malformed container")
+    # Scalars are taken inline: a call per item would triple the cost of a long list.
     if tag == "dict":
-        result = {}
-        for pair in items:
-            if type(pair) is not list or len(pair) != 2:
-                raise ValueError("malformed dict item")
-            result[decode(pair[0], depth + 1)] = decode(pair[1], depth + 1)
-        return result
+        if not all(type(pair) is list and len(pair) == 2 for pair in items):
+            raise ValueError("malformed dict item")
+        keys = [key if type(key) in _SCALAR_TYPES else decode(key, depth + 1)
+                for key, _ in items]
+        _refuse_hash_flooding(keys)
+        return dict(zip(keys, [item if type(item) in _SCALAR_TYPES else decode(item, depth + 1)
+                               for _, item in items]))
     if tag not in _CONTAINERS:
-        raise ValueError(f"unknown tag {tag!r}")
-    return _CONTAINERS[tag](decode(item, depth + 1) for item in items)
+        raise ValueError(f"unknown tag {str(tag)[:40]!r}")
+    decoded = [item if type(item) in _SCALAR_TYPES else decode(item, depth + 1) for item in items]
+    if tag in ("set", "frozenset"):
+        _refuse_hash_flooding(decoded)
+    return decoded if tag == "list" else _CONTAINERS[tag](decoded)
+
+
+def update_in_place(target: Any, state: Any) -> None:
+    """Make the test's argument ``target`` equal the candidate's final ``state`` of it,
+    keeping the identity of every list, dict and set in it (a test may hold a reference
+    to an inner list). A state of another shape than the target is ignored."""
+    if type(target) is list and type(state) is list:
+        for index in range(min(len(target), len(state))):
+            if _same_container(target[index], state[index]):
+                update_in_place(target[index], state[index])
+            else:
+                target[index] = state[index]
+        del target[len(state):]
+        target.extend(state[len(target):])
+    elif type(target) is dict and type(state) is dict:
+        old = dict(target)
+        target.clear()
+        for key, value in state.items():  # the candidate's key order
+            if key in old and _same_container(old[key], value):
+                update_in_place(old[key], value)
+                target[key] = old[key]
+            else:
+                target[key] = value
+    elif type(target) is set and type(state) is set:
+        target.clear()
+        target.update(state)
+    elif type(target) is tuple and type(state) is tuple and len(target) == len(state):
+        for inner, inner_state in zip(target, state):  # a tuple's lists can still change
+            if _same_container(inner, inner_state):
+                update_in_place(inner, inner_state)
+
+
+def _same_container(target: Any, state: Any) -> bool:
+    return type(target) is type(state) and type(target) in (list, dict, set, tuple)
+
+
+# --- the candidate's exceptions -------------------------------------------------------------
+class CandidateException(Exception):
+    """Raised by the proxy for a candidate exception it cannot rebuild as itself: the
+    candidate's own classes (whatever their name: a class named ValueError is not
+    ValueError) and builtins that cannot be made from a message (UnicodeDecodeError,
+    ExceptionGroup). No test expects it. Its subclasses CandidateException_<Builtin> also
+    derive from the nearest builtin ancestor that can be rebuilt, so ``except ValueError``
+    catches a candidate's ValueError subclass as it would natively, and nothing else does."""
+
+
+class CandidateStopIteration(CandidateException, RuntimeError):
+    """StopIteration (or StopAsyncIteration) escaping a candidate call. Raised as itself it
+    would end the test's iteration early: ``all(map(candidate, xs))`` would pass. As PEP 479
+    does for generators, it becomes a RuntimeError."""
+
+
+def _rebuildable_exceptions() -> dict[str, type[Exception]]:
+    """Builtin Exception classes that ``cls(message)`` rebuilds as exactly themselves."""
+    table = {}
+    for name, cls in vars(builtins).items():
+        if not (isinstance(cls, type) and issubclass(cls, Exception)) or \
+                issubclass(cls, (StopIteration, StopAsyncIteration)):
+            continue
+        try:
+            instance = cls("message")
+        except Exception:  # UnicodeDecodeError needs 5 arguments, ExceptionGroup 2
+            continue
+        if type(instance) is cls:
+            table[name] = cls
+    return table
+
+
+_REBUILDABLE = _rebuildable_exceptions()
+_BUILTIN_EXCEPTION_NAMES = frozenset(name for name, cls in vars(builtins).items()
+                                     if isinstance(cls, type) and issubclass(cls, BaseException))
+_ENDS_CHECK = {"SystemExit": "sandbox_violation", "KeyboardInterrupt": "sandbox_violation",
+               "GeneratorExit": "sandbox_violation"}
+
+
+@functools.lru_cache(maxsize=None)
+def candidate_exception_class(base: str) -> type[CandidateException]:
+    """CandidateException, also deriving from the rebuildable builtin ``base``."""
+    if base == "Exception":
+        return CandidateException
+    try:
+        return type(f"CandidateException_{base}", (CandidateException, _REBUILDABLE[base]),
+                    {"__module__": __name__})
+    except TypeError:  # incompatible layouts: no test can expect the builtin then
+        return CandidateException
+
+
+def candidate_exception(raised: Any) -> BaseException:
+    """The exception a test sees for the sandbox's description of one (see
+    _sandbox_server.describe). Raises CheckFailure for exceptions that end the check
+    (MemoryError, SystemExit, KeyboardInterrupt, GeneratorExit, non-Exception classes)."""
+    if type(raised) is not dict or type(raised.get("builtins")) is not list:
+        raise CheckFailure("runtime_error", "candidate sent a malformed exception")
+    names = [name for name in raised["builtins"][:64] if type(name) is str
+             and name in _BUILTIN_EXCEPTION_NAMES]
+    type_name = str(raised.get("type", "?"))[:80]
+    message = str(raised.get("message", ""))[:300]
+    exact = raised.get("exact") is True and bool(names) and names[0] == type_name
+    if "MemoryError" in names:
+        raise CheckFailure("memory_limit", "candidate ran out of memory")
+    if "Exception" not in names:
+        first = names[0] if names else "?"
+        if first in _ENDS_CHECK:
+            raise CheckFailure(_ENDS_CHECK[first], f"candidate raised {first}")
+        raise CheckFailure("runtime_error",
+                           f"candidate raised {type_name}, which is not an Exception")
+    if "StopIteration" in names or "StopAsyncIteration" in names:
+        return CandidateStopIteration(f"{type_name} escaped a candidate call: {message}")
+    if "ImportError" in names:
+        note = sandbox.missing_package_note(str(raised.get("import_name", ""))[:100])
+        message = f"{message} ({note})" if note else message
+    if exact and type_name in _REBUILDABLE:
+        return _REBUILDABLE[type_name](message)
+    base = next(name for name in names if name in _REBUILDABLE)  # Exception always is
+    if type_name in _BUILTIN_EXCEPTION_NAMES and not exact:
+        type_name += " (the candidate's own class, not the builtin)"
+    return candidate_exception_class(base)(f"{type_name}: {message}")
 
 
 # --- the sandbox ------------------------------------------------------------------------------
@@ -133,15 +315,22 @@ class Zygote:
         if self._request(None, timeout_s) != {"ready": True}:
             raise ZygoteLost("zygote did not start")
         self.ready = True
-        if self._info_fd is not None:  # pin the sandbox's pid-namespace init with a pidfd
-            try:
-                readable, _, _ = select.select([self._info_fd], [], [], 2.0)
-                info = json.loads(os.read(self._info_fd, 4096)) if readable else {}
-                self._init_pidfd = os.pidfd_open(int(info["child-pid"]))
-            except (OSError, ValueError, KeyError, TypeError):
-                self._init_pidfd = None
+        if self._info_fd is not None:  # pin the zygote, the sandbox's pid 1, with a pidfd
+            init_pid = sandbox.read_init_pid(self._info_fd, 2.0)
             os.close(self._info_fd)
             self._info_fd = None
+            if init_pid is None:
+                raise ZygoteLost("bwrap did not report the sandbox's init")
+            try:
+                self._init_pidfd = os.pidfd_open(init_pid)
+            except OSError as error:
+                raise ZygoteLost(f"cannot pin the sandbox's init: {error}") from None
+            # The layer everything else rests on, checked on every sandbox: the host
+            # sees its processes as an unprivileged user, never root.
+            uids = sandbox.host_uids(init_pid)
+            if not uids or 0 in uids:
+                raise ZygoteLost(f"the sandbox runs as host uid {uids or 'unknown'}; "
+                                 "candidates must never run as host root")
 
     def start_candidate(self, limits: sandbox.Limits, channel_fd: int) -> int:
         reply = self._request({"run": {"limits": limits.as_rlimits(),
@@ -160,11 +349,20 @@ class Zygote:
         return reply.get("exit"), reply.get("signal")
 
     def kill(self) -> None:
-        """SIGKILL the sandbox's pid-namespace init first (the kernel then kills everything
-        in the namespace and bwrap reaps it, leaving no orphan), then bwrap's group."""
+        """SIGKILL the zygote, the sandbox's pid 1, first (the kernel then kills everything
+        in the namespace before the zygote's exit completes, and bwrap reaps it, leaving no
+        orphan), wait for it, then bwrap's group. A sandbox killed before it was ready is
+        pinned first, so it too is gone when this returns."""
+        if self._init_pidfd is None and self._info_fd is not None:
+            init_pid = sandbox.read_init_pid(self._info_fd, 1.0)
+            try:
+                self._init_pidfd = os.pidfd_open(init_pid) if init_pid is not None else None
+            except OSError:
+                self._init_pidfd = None
         if self._init_pidfd is not None:
             try:
                 signal.pidfd_send_signal(self._init_pidfd, signal.SIGKILL)
+                select.select([self._init_pidfd], [], [], 2.0)  # readable once it has exited
             except OSError:
                 pass
             os.close(self._init_pidfd)
@@ -191,7 +389,7 @@ class CandidateChannel:
         self.sock = sock
         self.fd = sock.fileno()
         sock.setblocking(False)
-        self._buffer = b""
+        self._buffer = bytearray()  # amortised appends: a reply dripped byte by byte stays linear
         self._exit_status = exit_status  # reaps the child: (exit code, signal)
 
     def _exited(self, deadline: float) -> CheckFailure:
@@ -226,17 +424,20 @@ class CandidateChannel:
                     raise self._exited(deadline) from None
 
     def receive(self, deadline: float) -> Any:
+        """The next message; a header over MAX_REPLY_BYTES ends the check (output_limit)
+        before its body is read."""
         while True:
             if len(self._buffer) >= _HEADER.size:
                 (length,) = _HEADER.unpack_from(self._buffer)
                 if length > MAX_REPLY_BYTES:
-                    raise CheckFailure("runtime_error", f"candidate reply of {length} bytes is "
-                                       f"over the {MAX_REPLY_BYTES} limit")
+                    raise CheckFailure("output_limit", f"candidate reply of {length} bytes is "
+                                       f"over the {MAX_REPLY_BYTES}-byte cap")
                 if len(self._buffer) >= _HEADER.size + length:
-                    body = self._buffer[_HEADER.size:_HEADER.size + length]
-                    self._buffer = self._buffer[_HEADER.size + length:]
+                    body = bytes(self._buffer[_HEADER.size:_HEADER.size + length])
+                    del self._buffer[:_HEADER.size + length]
                     try:
-                        return json.loads(body)
+                        with gc_paused():
+                            return json.loads(body)
                     except (ValueError, RecursionError):
                         raise CheckFailure("runtime_error",
                                            "candidate sent malformed data") from None
@@ -263,14 +464,47 @@ class _ProxyState:
         self.raised: str | None = None
 
 
-def _builtin_exception(name: str) -> type[Exception]:
-    candidate = getattr(builtins, name, None)
-    if isinstance(candidate, type) and issubclass(candidate, Exception):
-        return candidate
-    return RuntimeError
+def read_reply(reply: Any, args: tuple, kwargs: dict) -> tuple[bool, Any]:
+    """(True, return value) or (False, exception to raise) for one call's reply; copies
+    the arguments' final state into ``args``/``kwargs``. Raises CheckFailure for replies
+    that end the check."""
+    if type(reply) is not dict:
+        raise CheckFailure("runtime_error", "candidate sent a malformed reply")
+    if "output_limit" in reply:
+        raise CheckFailure("output_limit", str(reply["output_limit"])[:300])
+    if "unencodable" in reply:
+        raise CheckFailure("runtime_error", str(reply["unencodable"])[:300])
+    try:
+        with gc_paused():
+            return _decode_reply(reply, args, kwargs)
+    except ReplyLimit as error:
+        raise CheckFailure("output_limit", f"candidate reply refused: {error}") from None
+    except (ValueError, TypeError, RecursionError) as error:
+        raise CheckFailure("runtime_error", f"candidate returned malformed data: {error}") from None
 
 
-def make_proxy(server: CandidateChannel, deadline: float, state: _ProxyState):
+def _decode_reply(reply: dict, args: tuple, kwargs: dict) -> tuple[bool, Any]:
+    mutated = reply.get("mutated")
+    if mutated is not None:
+        if type(mutated) is not dict:
+            raise ValueError("malformed argument state")
+        new_args, new_kwargs = decode(mutated.get("args")), decode(mutated.get("kwargs"))
+        if type(new_args) is list and len(new_args) == len(args):
+            for target, state in zip(args, new_args):
+                update_in_place(target, state)
+        if type(new_kwargs) is dict:
+            for key, target in kwargs.items():
+                if key in new_kwargs:
+                    update_in_place(target, new_kwargs[key])
+    if "value" in reply:
+        return True, decode(reply["value"])
+    if "raised" in reply:
+        return False, candidate_exception(reply["raised"])
+    raise CheckFailure("runtime_error", "candidate sent a malformed reply")
+
+
+def make_proxy(server: CandidateChannel, deadline: float, state: _ProxyState
+               ) -> Callable[..., Any]:
     def candidate(*args: Any, **kwargs: Any) -> Any:
         if state.poison is not None:
             raise state.poison
@@ -281,36 +515,53 @@ def make_proxy(server: CandidateChannel, deadline: float, state: _ProxyState):
             except (TypeError, ValueError) as error:  # the benchmark's tests, not the candidate
                 raise CheckFailure("internal_error", str(error)) from None
             server.send(payload, deadline)
-            reply = server.receive(deadline)
-            if type(reply) is not dict:
-                raise CheckFailure("runtime_error", "candidate sent a malformed reply")
-            if "value" in reply:
-                try:
-                    return decode(reply["value"])
-                except (ValueError, TypeError, RecursionError) as error:
-                    raise CheckFailure("runtime_error",
-                                       f"candidate returned malformed data: {error}") from None
-            name = str(reply.get("raised", "?"))[:80]
-            message = str(reply.get("message", ""))[:300]
+            returned, outcome = read_reply(server.receive(deadline), args, kwargs)
         except CheckFailure as failure:
             state.poison = failure
             raise
-        if name == "MemoryError":
-            state.poison = CheckFailure("memory_limit", "candidate ran out of memory")
-        elif name in ("SystemExit", "KeyboardInterrupt", "GeneratorExit"):
-            state.poison = CheckFailure("sandbox_violation", f"candidate raised {name}")
-        elif name == "Unencodable":
-            state.poison = CheckFailure("runtime_error", message)
-        if state.poison is not None:
-            raise state.poison
-        state.raised = f"{name}: {message}"
-        raise _builtin_exception(name)(message)
+        if returned:
+            return outcome
+        state.raised = f"{type(outcome).__name__}: {outcome}"
+        raise outcome
     return candidate
 
 
 # --- the check ------------------------------------------------------------------------------
 def _verdict(status: str, score: float, detail: str, calls: int = 0) -> dict:
     return {"status": status, "score": score, "detail": detail[:500], "calls": calls}
+
+
+def _shown(error: BaseException) -> str:
+    """str(error) for a verdict's detail. A test's message may hold a candidate's value
+    (``assert x == y, x``): an int over 4,300 digits cannot be shown in decimal."""
+    try:
+        return str(error)[:300]
+    except ValueError:
+        return "<a value too large to show>"
+
+
+def _definition_failure(defined: Any) -> dict:
+    """The verdict for a candidate whose definition did not complete."""
+    if type(defined) is not dict:
+        return _verdict("runtime_error", 0.0, "defining the candidate failed: malformed reply")
+    kind, detail = defined.get("kind"), str(defined.get("error", ""))[:300]
+    if kind == "syntax":
+        return _verdict("parse_error", 0.0, detail)
+    if kind == "confine":
+        return _verdict("internal_error", 0.0, detail)
+    if "output_limit" in defined:
+        return _verdict("output_limit", 0.0, str(defined["output_limit"])[:300])
+    try:
+        error = candidate_exception(defined.get("raised"))
+    except CheckFailure as failure:
+        if failure.status == "sandbox_violation":
+            return _verdict(failure.status, 0.0, f"candidate exited: {detail}")
+        if failure.status == "memory_limit":
+            return _verdict(failure.status, 0.0, detail)
+        return _verdict("runtime_error", 0.0, f"defining the candidate failed: {detail}")
+    shown = str(error) if isinstance(error, CandidateException) else \
+        f"{type(error).__name__}: {error}"
+    return _verdict("runtime_error", 0.0, f"defining the candidate failed: {shown}")
 
 
 class CodeWorker:
@@ -393,23 +644,13 @@ class CodeWorker:
         deadline = time.monotonic() + float(request["timeout_s"])
         state = _ProxyState()
         try:
-            server.send({"source": request["source"], "entry_point": request["entry_point"]},
-                        deadline)
+            server.send({"source": request["source"], "entry_point": request["entry_point"],
+                         "max_reply_bytes": MAX_REPLY_BYTES}, deadline)
             defined = server.receive(deadline)
         except CheckFailure as failure:
             return _verdict(failure.status, 0.0, f"while defining the candidate: {failure.detail}")
         if type(defined) is not dict or defined.get("defined") is not True:
-            kind = defined.get("kind") if type(defined) is dict else None
-            detail = str(defined.get("error", "")) if type(defined) is dict else "malformed reply"
-            if kind == "syntax":
-                return _verdict("parse_error", 0.0, detail)
-            if kind == "confine":
-                return _verdict("internal_error", 0.0, detail)
-            if type(defined) is dict and defined.get("raised") == "MemoryError":
-                return _verdict("memory_limit", 0.0, detail)
-            if type(defined) is dict and defined.get("raised") == "SystemExit":
-                return _verdict("sandbox_violation", 0.0, f"candidate exited: {detail}")
-            return _verdict("runtime_error", 0.0, f"defining the candidate failed: {detail}")
+            return _definition_failure(defined)
 
         proxy = make_proxy(server, deadline, state)
         namespace: dict[str, Any] = {"__name__": "__verifier_tests__"}
@@ -432,14 +673,15 @@ class CodeWorker:
         except CheckFailure as failure:
             outcome = _verdict(failure.status, 0.0, failure.detail, state.calls)
         except AssertionError as error:
-            outcome = _verdict("ok", 0.0, f"assertion failed {error}".strip(), state.calls)
+            outcome = _verdict("ok", 0.0, f"assertion failed {_shown(error)}".strip(), state.calls)
         except NameError as error:
             outcome = _verdict("internal_error", 0.0,
                                f"tests reference an undefined name ({error}); pass the item's "
                                "'prompt' so its helpers are defined", state.calls)
         except BaseException as error:
             status = "runtime_error" if state.raised else "ok"
-            outcome = _verdict(status, 0.0, f"{type(error).__name__}: {error}", state.calls)
+            outcome = _verdict(status, 0.0, f"{type(error).__name__}: {_shown(error)}",
+                               state.calls)
         if state.poison is not None:  # a swallowed failure still fails the check
             return _verdict(state.poison.status, 0.0, state.poison.detail, state.calls)
         if outcome["score"] == 1.0 and state.calls == 0:

@@ -1,9 +1,9 @@
-"""Runs INSIDE the sandbox (``python -I -S -B -c <this file's text>``); stdlib only.
+"""Runs INSIDE the sandbox (``python -I -S -B -c <this file's text> FD SITE_DIRS``); stdlib only.
 
 A zygote: it starts once per sandbox, never runs candidate code itself, and forks one
-child per candidate. Control channel: the SOCK_SEQPACKET socket whose fd number is
-argv[1], one JSON
-message per packet, the candidate's channel fd attached to "run" with SCM_RIGHTS:
+child per candidate. argv[1] is the fd of its control socket (SOCK_SEQPACKET, one JSON
+message per packet, the candidate's channel fd attached to "run" with SCM_RIGHTS), argv[2]
+a JSON list of site-packages directories appended to sys.path (numpy & co, read-only):
   zygote -> host   {"ready": true}
   host -> zygote   {"run": {"limits", "filter"}} + [fd of the candidate's channel]
   zygote -> host   {"started": pid}
@@ -11,43 +11,84 @@ message per packet, the candidate's channel fd attached to "run" with SCM_RIGHTS
   zygote -> host   {"reaped": pid, "exit": code or null, "signal": number or null}
 The child closes the control socket, makes itself non-dumpable, sets rlimits, installs
 the host's seccomp filter (no processes, no IPC objects, no keyrings, no ptrace) and then
-speaks length-prefixed JSON on its channel: it receives {"source", "entry_point"} and
-replies {"defined": true} or {"error", "kind"}, then for each {"args", "kwargs"} a reply
-{"value": <plain data>} or {"raised", "message"}.
+speaks length-prefixed JSON on its channel: it receives {"source", "entry_point",
+"max_reply_bytes"} and replies {"defined": true} or {"error", "kind", "raised"?}, then for
+each {"args", "kwargs"} one reply:
+  {"value": <plain data>, "mutated"?: {"args", "kwargs"}}   the call returned
+  {"raised": <exception>, "mutated"?: ...}                   the call raised
+  {"unencodable": message}                                   returned something not plain data
+  {"output_limit": message}                                  the reply is over the byte cap
+"mutated" carries the final state of the arguments when the call changed them (in-place
+sort), for the host to copy into its own objects. <exception> is {"type": its class name,
+"builtins": names of the real builtin exception classes in its MRO, found by identity
+with the classes this zygote captured before any candidate ran, "exact": whether the class
+itself is one of them, "message", "import_name"?}.
 The child holds only the candidate's code, never the tests; it can tamper with anything
-in itself, which buys it nothing: the host decodes nothing but plain data. The file
+in itself (this encoder, the builtins table), which buys it nothing: it could write any
+bytes to its channel anyway, and the host decodes nothing but plain data and treats a
+claimed exception as no more than the candidate raising that builtin itself. The file
 system is read-only, so nothing a candidate does survives it for the next one.
 """
+import builtins
 import json
 import os
 import resource
 import socket
 import struct
+import sys
 
 _HEADER = struct.Struct(">I")
-_MAX_BYTES = 16 * 1024 * 1024
+_MAX_REQUEST_BYTES = 64 * 1024 * 1024
 _MAX_DEPTH = 100
-_SCALARS = (type(None), bool, int, float, str)
-_TAGS = {list: "list", tuple: "tuple", set: "set", frozenset: "frozenset"}
+_EXACT_INT = 1 << 53   # larger ints cross as hex: decimal str is capped at 4,300 digits
 _PR_SET_DUMPABLE, _PR_SET_NO_NEW_PRIVS, _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 4, 38, 22, 2
+# Captured before any candidate runs (the children inherit it): exception classes are
+# told by identity, so a candidate's own class named ValueError is not ValueError.
+_BUILTIN_EXCEPTIONS = {id(cls): name for name, cls in vars(builtins).items()
+                       if isinstance(cls, type) and issubclass(cls, BaseException)}
 
 
 class Unencodable(Exception):
     pass
 
 
+def _is_numpy_scalar(kind):
+    return any(base.__name__ == "generic" and base.__module__ == "numpy"
+               for base in getattr(kind, "__mro__", ()))
+
+
 def encode(value, depth=0):
-    """Plain data -> JSON-able; containers become {"t": tag, "v": [...]}. Exact types only."""
+    """Plain data -> JSON-able; containers become {"t": tag, "v": [...]}, ints beyond 2**53
+    {"t": "int", "v": hex}. Subclasses of the plain types (Counter, OrderedDict, namedtuple,
+    IntEnum, numpy.float64) and numpy scalars cross as their plain value, as == sees them;
+    their own methods are bypassed (dict.items, not value.items)."""
     if depth > _MAX_DEPTH:
-        raise Unencodable("value nested too deeply")
+        raise Unencodable("value nested more than 100 deep")
     kind = type(value)
-    if kind in _SCALARS:
+    if value is None or kind is bool or kind is str or kind is float:
         return value
-    if kind in _TAGS:
-        return {"t": _TAGS[kind], "v": [encode(item, depth + 1) for item in value]}
+    if kind is int:
+        return value if -_EXACT_INT < value < _EXACT_INT else {"t": "int", "v": format(value, "x")}
+    if kind is list or kind is tuple or kind is set or kind is frozenset:
+        return {"t": kind.__name__, "v": [encode(item, depth + 1) for item in value]}
     if kind is dict:
         return {"t": "dict", "v": [[encode(k, depth + 1), encode(v, depth + 1)]
                                    for k, v in value.items()]}
+    if isinstance(value, int):
+        return encode(int.__int__(value), depth)
+    if isinstance(value, float):
+        return float.__float__(value)
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, dict):
+        return {"t": "dict", "v": [[encode(k, depth + 1), encode(v, depth + 1)]
+                                   for k, v in dict.items(value)]}
+    for base in (list, tuple, set, frozenset):
+        if isinstance(value, base):
+            return {"t": base.__name__,
+                    "v": [encode(item, depth + 1) for item in base.__iter__(value)]}
+    if _is_numpy_scalar(kind):
+        return encode(value.item(), depth)
     raise Unencodable(f"return type {kind.__name__} is not plain data")
 
 
@@ -56,11 +97,45 @@ def decode(value, depth=0):
         raise ValueError("nested too deeply")
     if type(value) is dict:
         tag, items = value["t"], value["v"]
+        if tag == "int":
+            return int(items, 16)
         if tag == "dict":
             return {decode(k, depth + 1): decode(v, depth + 1) for k, v in items}
         items = [decode(item, depth + 1) for item in items]
         return {"list": list, "tuple": tuple, "set": set, "frozenset": frozenset}[tag](items)
     return value
+
+
+def _holds_containers(values):
+    return any(type(value) in (list, tuple, set, dict) for value in values)
+
+
+def _arguments_state(args, kwargs):
+    """The arguments encoded at the depths the host encoded them (a list, a dict)."""
+    return {"args": encode(args), "kwargs": encode(kwargs)}
+
+
+def describe(error):
+    """The exception as plain data, its class told by identity (see _BUILTIN_EXCEPTIONS)."""
+    kind = type(error)
+    names = []
+    for cls in getattr(kind, "__mro__", ())[:64]:
+        name = _BUILTIN_EXCEPTIONS.get(id(cls))
+        if name is not None:
+            names.append(name)
+    try:
+        message = str(error)[:300]
+    except BaseException:
+        message = "<unprintable>"
+    try:
+        type_name = str(kind.__name__)[:80]
+    except BaseException:
+        type_name = "?"
+    described = {"type": type_name, "builtins": names,
+                 "exact": id(kind) in _BUILTIN_EXCEPTIONS, "message": message}
+    if isinstance(error, ImportError) and type(error.name) is str:
+        described["import_name"] = error.name[:100]
+    return described
 
 
 def _prctl():
@@ -96,11 +171,13 @@ def confine(limits, filter_hex):
 def serve_candidate(channel):
     """Child: receive and define the candidate, then answer calls on ``channel`` until EOF."""
     write = os.write
+    max_reply_bytes = [16 * 1024 * 1024]
 
     def send(obj):
         data = json.dumps(obj).encode()
-        if len(data) > _MAX_BYTES:
-            data = json.dumps({"raised": "Unencodable", "message": "reply too large"}).encode()
+        if len(data) > max_reply_bytes[0]:  # a courtesy: the host enforces the cap itself
+            data = json.dumps({"output_limit": f"reply of {len(data)} bytes is over the "
+                                               f"{max_reply_bytes[0]}-byte cap"}).encode()
         payload = _HEADER.pack(len(data)) + data
         while payload:
             payload = payload[write(channel, payload):]
@@ -116,17 +193,12 @@ def serve_candidate(channel):
 
     def receive():
         (length,) = _HEADER.unpack(exactly(_HEADER.size))
+        if length > _MAX_REQUEST_BYTES:
+            os._exit(1)
         return json.loads(exactly(length))
 
-    def describe(error):
-        try:
-            message = str(error)[:300]
-        except BaseException:
-            message = "<unprintable>"
-        return {"raised": type(error).__name__ if type(type(error)) is type else "?",
-                "message": message}
-
     request = receive()
+    max_reply_bytes[0] = int(request.get("max_reply_bytes", max_reply_bytes[0]))
     namespace = {"__name__": "candidate", "__builtins__": __builtins__}
     try:
         code = compile(request["source"], "<candidate>", "exec")
@@ -140,25 +212,40 @@ def serve_candidate(channel):
             raise TypeError(f"{request['entry_point']} is not callable")
     except BaseException as error:
         reply = describe(error)
-        send({"error": f"{reply['raised']}: {reply['message']}", "kind": "definition",
-              "raised": reply["raised"]})
+        send({"error": f"{reply['type']}: {reply['message']}", "kind": "definition",
+              "raised": reply})
         return
     send({"defined": True})
     while True:
         call = receive()
+        reply = {}
         try:
             args = decode(call["args"])
             kwargs = decode(call["kwargs"])
-            send({"value": encode(function(*args, **kwargs))})
+            # Only containers can change in place; their state before the call is what
+            # "mutated" is measured against.
+            watched = _holds_containers(args) or _holds_containers(kwargs.values())
+            before = _arguments_state(args, kwargs) if watched else None
+            try:
+                reply["value"] = encode(function(*args, **kwargs))
+            except Unencodable as error:
+                reply = {"unencodable": str(error)}
+            except BaseException as error:
+                reply = {"raised": describe(error)}
+            if watched and "unencodable" not in reply:
+                after = _arguments_state(args, kwargs)
+                if after != before:
+                    reply["mutated"] = after
+            send(reply)
         except Unencodable as error:
-            send({"raised": "Unencodable", "message": str(error)})
+            send({"unencodable": f"arguments after the call: {error}"})
         except BaseException as error:
-            send(describe(error))
+            send({"raised": describe(error)})
 
 
 def main():
-    import sys
     control = socket.socket(fileno=int(sys.argv[1]))
+    sys.path.extend(json.loads(sys.argv[2]) if len(sys.argv) > 2 else [])
     devnull = os.open("/dev/null", os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import os
 import re
+import select
+import signal
+import time
 
 from verifiers import sandbox
 from verifiers.verdict import Verdict, failed
-from verifiers.worker_pool import Lost, Timeout, WorkerPool
+from verifiers.worker_pool import Lost, Timeout, WorkerPool, _Worker
 
 DEFAULT_TIMEOUT_S = 10.0
 MAX_SOURCE_CHARS = 200_000
@@ -26,11 +29,95 @@ _FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)```", re.DOTALL | re
 _pool: WorkerPool | None = None
 
 
+def _process_table() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, state letter) for every process this host shows."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as handle:
+                    stat = handle.read()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(b")") + 2:].split()
+            table[int(entry)] = (int(fields[1]), fields[0].decode())
+    return table
+
+
+def _descendants(root: int, table: dict[int, tuple[int, str]]) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    found, frontier = set(), [root]
+    while frontier:
+        for child in children.get(frontier.pop(), []):
+            if child not in found:
+                found.add(child)
+                frontier.append(child)
+    return found
+
+
+def kill_process_tree(root: int, timeout_s: float = 5.0) -> None:
+    """SIGKILL ``root`` and every process descended from it, and return once each has
+    exited (a worker's sandboxes: bwrap, the zygote that is the namespace's pid 1, the
+    candidate). The kernel kills a parent's children only asynchronously (PDEATHSIG),
+    so without this a killed worker's sandbox outlives the verdict. All of them are
+    stopped first, until no new descendant appears (for at most a fifth of the time),
+    so none can fork a process the kill misses; the wait is on pidfds, so a reused pid
+    is never mistaken for one."""
+    deadline = time.monotonic() + timeout_s
+    stop_deadline = time.monotonic() + timeout_s / 5
+    pidfds: dict[int, int] = {}
+    try:
+        while time.monotonic() < stop_deadline:
+            table = _process_table()
+            new = ({root} | _descendants(root, table)) - set(pidfds)
+            for pid in new:
+                try:
+                    pidfds[pid] = os.pidfd_open(pid)
+                    signal.pidfd_send_signal(pidfds[pid], signal.SIGSTOP)
+                except OSError:  # already gone
+                    pass
+            running = [pid for pid in pidfds if table.get(pid, (0, "T"))[1] not in "TtZX"]
+            if not new and not running:
+                break
+            time.sleep(0.001)
+        for pidfd in pidfds.values():
+            try:
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            except OSError:
+                pass
+        waiting = list(pidfds.values())
+        while waiting and time.monotonic() < deadline:
+            readable, _, _ = select.select(waiting, [], [], deadline - time.monotonic())
+            waiting = [fd for fd in waiting if fd not in readable]
+    finally:
+        for pidfd in pidfds.values():
+            os.close(pidfd)
+
+
+class _SandboxOwningWorker(_Worker):
+    """A code worker, killed together with its sandboxes (see kill_process_tree)."""
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            kill_process_tree(self.proc.pid)
+        super().kill()
+
+
+class CodeWorkerPool(WorkerPool):
+    """The code workers' pool: a worker the pool kills (overrun, lost, closed) takes its
+    sandboxes with it before the pool answers for it."""
+
+    def _spawn(self) -> _Worker:
+        return _SandboxOwningWorker(super()._spawn().proc)
+
+
 def code_pool() -> WorkerPool:
     global _pool
     if _pool is None:
         size = int(os.environ.get("VERIFIERS_CODE_WORKERS", min(2, os.cpu_count() or 1)))
-        _pool = WorkerPool("verifiers._code_worker", size)
+        _pool = CodeWorkerPool("verifiers._code_worker", size)
     return _pool
 
 
@@ -115,7 +202,7 @@ def _read_proc(pid: int) -> dict | None:
 
 def stray_processes() -> list[dict]:
     """Processes a candidate left behind: anything in a foreign pid namespace except the
-    init (pid 1) and zygote (pid 2) of this pool's warm sandboxes (candidate children are
+    zygote (the namespace's pid 1) of this pool's warm sandboxes (candidate children are
     reaped after every check), and any host-side descendant of a host worker other than
     a sandbox's bwrap. Empty when clean.
     (Sandboxes started by other programs on the machine would also be listed.)"""
@@ -130,7 +217,7 @@ def stray_processes() -> list[dict]:
         if info["state"] == "Z" and info["ppid"] == 1:
             continue
         if info["ns"] != own_ns:
-            if info["ns"] not in spare_namespaces or info["inner_pid"] > 2:
+            if info["ns"] not in spare_namespaces or info["inner_pid"] > 1:
                 strays.append(info)
         elif info["ppid"] in monitors:
             strays.append(info)

@@ -11,6 +11,8 @@ STATUSES = frozenset({
     "runtime_error",      # the candidate raised, crashed or returned something unserialisable
     "memory_limit",       # the check hit its address-space limit
     "sandbox_violation",  # the candidate tried something the sandbox forbids (e.g. exiting early)
+    "output_limit",       # the candidate's output was over the host decoder's limits (bytes,
+                          # nesting, keys sharing one hash): refused, not decoded
     "internal_error",     # the verifier itself failed; never counts as right
 })
 
