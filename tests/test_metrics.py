@@ -12,6 +12,7 @@ from harness.metrics import (
     Convergence,
     accuracy,
     compression,
+    compression_over_seeds,
     convergence,
     convergence_threshold,
     final_val_accuracy,
@@ -20,6 +21,8 @@ from harness.metrics import (
     mean_pass_at_k,
     pass_at_k,
     speedup,
+    speedup_over_seeds,
+    start_val_accuracy,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -72,11 +75,20 @@ def _curve(vals: list[float], every: int = 10) -> list[dict]:
     return lines
 
 
-def test_convergence_is_first_validation_step_at_or_above_threshold() -> None:
+def test_convergence_is_where_the_curve_crosses_and_stays_above_the_threshold() -> None:
     conv = convergence(_curve([0.3, 0.4, 0.5, 0.45, 0.6]), threshold=0.5)
     assert conv is not None and conv.reached
-    assert (conv.step, conv.rollout_tokens, conv.wall_s) == (20, 2000.0, 40.0)
-    assert conv.cost("rollout_tokens") == (2000.0, False)
+    # touched at step 20, fell back at 30: converged only from step 40 on
+    assert (conv.step, conv.rollout_tokens, conv.wall_s) == (40, 4000.0, 80.0)
+    assert conv.cost("rollout_tokens") == (4000.0, False)
+    steady = convergence(_curve([0.3, 0.5, 0.55, 0.6]), threshold=0.5)
+    assert steady is not None and steady.step == 10
+
+
+def test_a_run_that_crossed_early_and_ended_below_is_censored() -> None:
+    """The issue's TGC seed 1: 41.9% at step 10, above a 41.5% threshold, then below to the end."""
+    conv = convergence(_curve([0.388, 0.419, 0.40, 0.41, 0.405, 0.41, 0.412]), threshold=0.415)
+    assert conv is not None and not conv.reached and conv.cost("steps") == (60.0, True)
 
 
 def test_convergence_never_reached_is_censored_not_made_up() -> None:
@@ -88,11 +100,39 @@ def test_convergence_never_reached_is_censored_not_made_up() -> None:
     assert convergence([{"step": 1, "loss": 0.0}], 0.5) is None  # no validation at all
 
 
-def test_threshold_is_a_fraction_of_reference_final_accuracy() -> None:
+def test_convergence_handles_any_validation_interval() -> None:
+    for every in (1, 3, 7):
+        conv = convergence(_curve([0.3, 0.4, 0.6, 0.6], every=every), threshold=0.5)
+        assert conv is not None and conv.step == 2 * every
+
+
+def test_threshold_is_a_fraction_of_the_way_from_start_to_reference_final() -> None:
     runs = [_curve([0.3, 0.5]), _curve([0.3, 0.7])]
     finals = [final_val_accuracy(r) for r in runs]
-    assert finals == [0.5, 0.7]
-    assert convergence_threshold(finals, 0.95) == pytest.approx(0.57)
+    assert finals == [0.5, 0.7] and [start_val_accuracy(r) for r in runs] == [0.3, 0.3]
+    t = convergence_threshold([0.3, 0.3], finals, 0.95, n_val=1000)
+    assert t.value == pytest.approx(0.3 + 0.95 * (0.6 - 0.3)) and not t.floored
+    assert t.margin_se == pytest.approx((t.value - 0.3) / np.sqrt(0.3 * 0.7 / 1000))
+
+
+def test_threshold_sits_at_least_3_validation_standard_errors_above_the_start() -> None:
+    """The issue's default run: start 38.8%, GRPO final 43.7% on 363 items. The old rule
+    (0.95 x final = 41.5%) sat one SE above the start; the new one is floored at 3 SE."""
+    se = np.sqrt(0.388 * 0.612 / 363)
+    assert (0.95 * 0.437 - 0.388) / se == pytest.approx(1.05, abs=0.05)  # the old rule's margin
+    t = convergence_threshold([0.388], [0.437], 0.95, n_val=363)
+    assert t.floored and t.value == pytest.approx(0.388 + 3 * se) and t.margin_se == pytest.approx(3.0)
+    assert t.reference_final < t.value  # GRPO's own gain is within validation noise here
+    unknown = convergence_threshold([0.388], [0.437], 0.95)  # items unknown: no floor, no margin
+    assert unknown.margin_se is None and unknown.value == pytest.approx(0.388 + 0.95 * 0.049)
+
+
+def test_aggregates_of_ratios_are_geometric_means_over_seeds() -> None:
+    assert speedup_over_seeds([40, 40], [20, 80]) == pytest.approx(1.0)  # 2x and 0.5x
+    assert compression_over_seeds([30, 30], [40, 40]) == pytest.approx(compression(30, 40))
+    assert compression_over_seeds([20, 45], [40, 45]) == pytest.approx(1 - np.sqrt(0.5))
+    with pytest.raises(ValueError):
+        speedup_over_seeds([40], [0])
 
 
 def test_speedup_is_baseline_cost_over_objective_cost() -> None:

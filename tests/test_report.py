@@ -24,12 +24,13 @@ OBJECTIVES = {
 
 
 def _setup(tmp_path: Path, objectives: dict[str, SyntheticObjective] = OBJECTIVES,
-           benchmarks: tuple[str, ...] = ("math",), config_objectives: list[str] | None = None) -> tuple[Path, Path]:
+           benchmarks: tuple[str, ...] = ("math",), config_objectives: list[str] | None = None,
+           calibration: dict[str, str] | None = None) -> tuple[Path, Path]:
     results = tmp_path / "results"
     for benchmark in benchmarks:
         write_synthetic_results(results, objectives, benchmark=benchmark, n_items=300)
     cfg = synthetic_config(config_objectives or list(objectives), benchmarks=benchmarks, claims=CLAIMS,
-                           resamples=1000)
+                           calibration=calibration)
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(cfg))
     return config, results
@@ -171,3 +172,108 @@ def test_a_threshold_every_run_meets_at_step_0_is_reported_as_not_measurable(tmp
     config2, results2 = _setup(tmp_path / "b")
     assert _run(config2, results2, "--no-mlflow") == 0
     assert "Not measurable here" not in (results2 / "leaderboard.md").read_text()
+
+
+# -- calibration: the run's own controls ------------------------------------------------
+
+CONTROLS = {"null_control": "grpo_aa", "positive_control": "grpo_lenpen"}
+HEALTHY = {
+    **OBJECTIVES,
+    # the reference again with its own sampling noise (A/A), and with a length penalty
+    "grpo_aa": SyntheticObjective(accuracy=0.50, length=40, converge_step=40, seed_offsets=(0.01, 0.0, 0.01),
+                                  noise=0.05),
+    "grpo_lenpen": SyntheticObjective(accuracy=0.50, length=30, converge_step=40, noise=0.05),
+}
+
+
+def _top(text: str) -> str:
+    """What a reader sees first: the lines before the first table."""
+    return text.split("\n|")[0].split("<table>")[0]
+
+
+def test_calibration_json_reports_the_controls_and_they_are_not_ranked(tmp_path: Path) -> None:
+    config, results = _setup(tmp_path, HEALTHY, calibration=CONTROLS)
+    assert _run(config, results, "--no-mlflow") == 0
+    cal = json.loads((results / "calibration.json").read_text())
+    assert {"aa", "positive", "mde", "rl_gain"} <= set(cal)
+    for metric in ("accuracy_change", "compression"):
+        entry = cal["aa"][metric]
+        assert entry["reads"] == "no difference" and entry["ci"][0] <= 0 <= entry["ci"][1]
+        assert set(entry) >= {"mean", "ci"}
+    assert cal["aa"]["convergence_speedup"]["reads"] in ("no difference", "not measured")
+    positive = cal["positive"]
+    assert positive["detected"] is True and positive["compression"]["ci"][0] > 0
+    assert 0.2 < positive["compression"]["mean"] < 0.3
+    assert cal["passed"] is True and cal["warnings"] == []
+    assert cal["mde"]["math"]["accuracy_change"]["up"] > 0 and "validation" in cal["mde"]
+    gain = cal["rl_gain"]["math"]
+    assert gain["ci"][0] <= gain["mean"] <= gain["ci"][1] and gain["mean"] > 0  # 50% vs the base's 40%
+    md = (results / "leaderboard.md").read_text()
+    assert "## Calibration" in md and "WARNING" not in md
+    assert "Minimum detectable effect vs grpo at 3 seeds" in md
+    table_rows = [line for line in md.splitlines() if line.startswith("| grpo_")]
+    assert table_rows == [], "controls must not be ranked"
+    summary = json.loads((results / "summary.json").read_text())
+    assert all(r["objective"] not in CONTROLS.values() for r in summary["benchmarks"]["math"]["rows"])
+    assert all(r["objective"] not in CONTROLS.values() for r in summary["audit"])
+    assert "Calibration" in (results / "leaderboard.html").read_text()
+
+
+def test_a_failed_control_is_a_warning_on_top_of_leaderboard_and_audit(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture) -> None:
+    broken = {**HEALTHY,
+              "grpo_aa": SyntheticObjective(accuracy=0.60, length=40, converge_step=40, noise=0.05),
+              "grpo_lenpen": SyntheticObjective(accuracy=0.50, length=40, converge_step=40, noise=0.05)}
+    config, results = _setup(tmp_path, broken, calibration=CONTROLS)
+    assert _run(config, results, "--no-mlflow") == 0
+    cal = json.loads((results / "calibration.json").read_text())
+    assert cal["aa"]["accuracy_change"]["reads"] == "difference" and cal["positive"]["detected"] is False
+    assert cal["passed"] is False
+    for name in ("leaderboard.md", "audit.md", "leaderboard.html"):
+        top = _top((results / name).read_text())
+        assert "A/A control FAILED" in top and "Positive control NOT DETECTED" in top, name
+    assert "WARNING: A/A control FAILED" in capsys.readouterr().err
+
+
+def test_without_a_calibration_block_the_report_says_it_was_not_run(tmp_path: Path) -> None:
+    config, results = _setup(tmp_path)
+    assert _run(config, results, "--no-mlflow") == 0
+    cal = json.loads((results / "calibration.json").read_text())
+    assert cal["configured"] is False and cal["aa"] == {} and cal["mde"]["math"]["accuracy_change"]
+    for name in ("leaderboard.md", "audit.md"):
+        assert "Calibration was not run" in _top((results / name).read_text()), name
+
+
+def test_a_control_that_is_not_an_objective_entry_is_a_config_error(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    config, results = _setup(tmp_path, calibration={"null_control": "grpo_aa"})
+    assert _run(config, results, "--no-mlflow") == 2
+    assert "key 'calibration.null_control'" in capsys.readouterr().err
+
+
+def test_leaderboard_mde_is_the_paired_t_power_formula_of_the_observed_differences(tmp_path: Path) -> None:
+    """One objective vs the reference: the printed MDE is (t_0.975,n-1 + t_0.80,n-1) x SE
+    of that comparison (seed part only here: the two differ by independent flips)."""
+    import math
+
+    import numpy as np
+    import scipy.stats
+
+    from harness.report.build import Comparison, mde_summary
+    from harness.report.results import load_results
+    from harness.report.settings import ReportSettings
+
+    objectives = {"grpo": SyntheticObjective(noise=0.1), "dapo": SyntheticObjective(noise=0.1)}
+    results = write_synthetic_results(tmp_path / "results", objectives, seeds=[0, 1, 2, 3], n_items=200)
+    settings = ReportSettings.from_config(synthetic_config(list(objectives), seeds=[0, 1, 2, 3]))
+    comparison = Comparison(settings, load_results(results, settings.objectives, settings.seeds, settings.benchmarks))
+    stat = comparison.aggregates["math"].accuracy_change("dapo", "grpo").stat
+    d = np.array([json.loads((results / "eval" / "dapo" / f"seed{s}" / "math.json").read_text())["accuracy"]
+                  - json.loads((results / "eval" / "grpo" / f"seed{s}" / "math.json").read_text())["accuracy"]
+                  for s in range(4)])
+    assert stat.item_var == 0.0  # independent flips share nothing across seeds on an item
+    factor = scipy.stats.t.ppf(0.975, 3) + scipy.stats.t.ppf(0.8, 3)
+    se = d.std(ddof=1) / math.sqrt(4)
+    mde = mde_summary(comparison)["math"]["accuracy_change"]
+    assert mde["up"] == pytest.approx(factor * se) and mde["down"] == pytest.approx(-factor * se)
+    assert mde["n_seeds"] == 4

@@ -1,5 +1,5 @@
 """Metrics of the arena, defined once: accuracy, pass@k, lengths, compression,
-convergence, speedup, and their across-seed 95% bootstrap CIs.
+convergence, speedup, and their across-seed 95% t-intervals (harness.metrics.intervals).
 
 Reads no files and never imports harness.train or harness.rollout: the report loads
 result files and passes arrays here.
@@ -10,24 +10,18 @@ from harness.metrics.aggregate import (
     RunEval,
     convergence_cost,
     convergence_speedup,
-    curve_band,
     paired_seeds,
     seed_mean,
 )
-from harness.metrics.bootstrap import (
-    CONFIDENCE_LEVEL,
-    DEFAULT_RESAMPLES,
-    Estimate,
-    SeedItemBootstrap,
-    percentile_interval,
-    seed_bootstrap_interval,
-)
 from harness.metrics.definitions import (
     CONVERGENCE_UNITS,
+    THRESHOLD_MIN_SE,
     Convergence,
+    ConvergenceThreshold,
     accuracy,
     accuracy_change,
     compression,
+    compression_over_seeds,
     convergence,
     convergence_threshold,
     final_val_accuracy,
@@ -36,14 +30,33 @@ from harness.metrics.definitions import (
     mean_pass_at_k,
     pass_at_k,
     speedup,
+    speedup_over_seeds,
+    start_val_accuracy,
     validation_curve,
+    validation_se,
+)
+from harness.metrics.intervals import (
+    ALPHA,
+    CONFIDENCE_LEVEL,
+    POWER,
+    Estimate,
+    TStat,
+    crossed_components,
+    crossed_t,
+    curve_band,
+    holm_adjust,
+    item_t,
+    seed_t,
+    seeds_to_detect,
 )
 
 __all__ = [
     "BASE_OBJECTIVE", "BenchmarkAggregate", "RunEval", "convergence_cost", "convergence_speedup",
-    "curve_band", "paired_seeds", "seed_mean", "CONFIDENCE_LEVEL", "DEFAULT_RESAMPLES",
-    "Estimate", "SeedItemBootstrap", "percentile_interval", "seed_bootstrap_interval",
-    "CONVERGENCE_UNITS", "Convergence", "accuracy", "accuracy_change", "compression",
+    "paired_seeds", "seed_mean", "CONVERGENCE_UNITS", "THRESHOLD_MIN_SE", "Convergence",
+    "ConvergenceThreshold", "accuracy", "accuracy_change", "compression", "compression_over_seeds",
     "convergence", "convergence_threshold", "final_val_accuracy", "mean_length",
-    "mean_length_correct", "mean_pass_at_k", "pass_at_k", "speedup", "validation_curve",
+    "mean_length_correct", "mean_pass_at_k", "pass_at_k", "speedup", "speedup_over_seeds",
+    "start_val_accuracy", "validation_curve", "validation_se", "ALPHA", "CONFIDENCE_LEVEL", "POWER",
+    "Estimate", "TStat", "crossed_components", "crossed_t", "curve_band", "holm_adjust", "item_t",
+    "seed_t", "seeds_to_detect",
 ]

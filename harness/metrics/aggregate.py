@@ -1,9 +1,9 @@
-"""Across-seed aggregates with 95% bootstrap CIs, paired by seed when comparing.
+"""Across-seed aggregates with 95% t-intervals, paired by seed (and item) when comparing.
 
-The per-run definitions live in ``definitions``; the resampling in ``bootstrap``. This
-module combines them: point estimates are the definitions applied to the observed data
-(means over seeds of per-seed values, or ratios of those means), and CIs come from
-recomputing the same formula on every bootstrap replicate.
+The per-run definitions live in ``definitions``; the interval method in ``intervals``
+(module docstring: why a t-interval over per-seed paired estimates, and the shared
+test-set term). Point estimates are the definitions applied to the observed data; the
+CI comes from the t statistic of the same per-seed quantities on the analysis scale.
 """
 from __future__ import annotations
 
@@ -12,14 +12,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.metrics.bootstrap import (
-    DEFAULT_RESAMPLES,
-    Estimate,
-    SeedItemBootstrap,
-    estimate_from_replicates,
-    seed_bootstrap_interval,
+from harness.metrics.definitions import (
+    Convergence,
+    ConvergenceUnit,
+    compression_over_seeds,
+    speedup_over_seeds,
 )
-from harness.metrics.definitions import Convergence, ConvergenceUnit
+from harness.metrics.intervals import (
+    Estimate,
+    crossed_t,
+    estimate_from_stat,
+    item_t,
+    seed_t,
+)
 
 BASE_OBJECTIVE = "base"
 
@@ -51,118 +56,116 @@ def paired_seeds(
     return [(s, s) for s in sorted(set(seeds) & set(comparator_seeds))]
 
 
+ONE_SEED_NOTE = "one seed: no CI (seed-to-seed variation cannot be estimated)"
+
+
 class BenchmarkAggregate:
     """Accuracy, length, compression and accuracy-change estimates for one benchmark.
 
-    runs: (objective, seed) -> RunEval, all on the same item order. One crossed
-    seed x item bootstrap is drawn for the whole benchmark (see harness.metrics.bootstrap).
+    runs: (objective, seed) -> RunEval, all on the same item order. Every interval is the
+    crossed paired t of ``harness.metrics.intervals`` over a seeds x items table [S, N].
+    The warm start ("base", one evaluation) is a fixed model: its own figures get an
+    item-only interval, and a comparison with it pairs every seed of X with it.
     """
 
-    QUANTITIES = ("score", "length", "score_x_length")
-
-    def __init__(
-        self,
-        runs: Mapping[tuple[str, int], RunEval],
-        *,
-        n_resamples: int = DEFAULT_RESAMPLES,
-        seed: int = 0,
-        key: str,
-    ) -> None:
+    def __init__(self, runs: Mapping[tuple[str, int], RunEval]) -> None:
         self.runs = dict(runs)
-        columns: dict[str, np.ndarray] = {}
-        for (objective, s), run in self.runs.items():
-            columns[self._col(objective, s, "score")] = run.scores
-            columns[self._col(objective, s, "length")] = run.lengths
-            columns[self._col(objective, s, "score_x_length")] = run.scores * run.lengths
-        self.bootstrap = SeedItemBootstrap(columns, n_resamples=n_resamples, seed=seed, key=key)
-
-    @staticmethod
-    def _col(objective: str, seed: int, quantity: str) -> str:
-        return f"{objective}/seed{seed}/{quantity}"
 
     def seeds(self, objective: str) -> list[int]:
         return sorted(s for (o, s) in self.runs if o == objective)
 
-    def _per_seed(self, objective: str, seeds: Sequence[int], quantity: str) -> tuple[np.ndarray, np.ndarray]:
-        return self.bootstrap.per_seed([self._col(objective, s, quantity) for s in seeds])
+    def _table(self, objective: str, seeds: Sequence[int], quantity: str) -> np.ndarray:
+        """[S, N] of scores or lengths, one row per seed in the order given."""
+        return np.stack([getattr(self.runs[(objective, s)], quantity) for s in seeds]).astype(float)
+
+    def _mean_of(self, objective: str, table: np.ndarray) -> Estimate:
+        """Mean over seeds of the per-seed row means of table [S, N]."""
+        n = table.shape[0]
+        value = float(table.mean(axis=1).mean())
+        if objective == BASE_OBJECTIVE and n == 1:
+            return estimate_from_stat(value, item_t(table[0]), 1, note="a fixed model: test-set noise only")
+        if n < 2:
+            return estimate_from_stat(value, None, n, note=ONE_SEED_NOTE)
+        return estimate_from_stat(value, crossed_t(table), n)
 
     # -- one objective -------------------------------------------------------------
 
     def accuracy(self, objective: str) -> Estimate:
-        seeds = self.seeds(objective)
-        point, boot = self._per_seed(objective, seeds, "score")
-        return estimate_from_replicates(point.mean(), boot.mean(axis=1), len(seeds))
+        return self._mean_of(objective, self._table(objective, self.seeds(objective), "scores"))
 
     def mean_length(self, objective: str) -> Estimate:
-        seeds = self.seeds(objective)
-        point, boot = self._per_seed(objective, seeds, "length")
-        return estimate_from_replicates(point.mean(), boot.mean(axis=1), len(seeds))
+        return self._mean_of(objective, self._table(objective, self.seeds(objective), "lengths"))
 
     def mean_length_correct(self, objective: str) -> Estimate:
-        """Mean over seeds of each seed's mean length over its correct responses."""
+        """Mean over seeds of each seed's mean length over its correct responses.
+
+        Interval: the per-seed value m_s = sum(l x) / sum(x) linearised per item as
+        m_s + x_si (l_si - m_s) / mean(x_s), whose row means are m_s (delta method)."""
         seeds = self.seeds(objective)
-        p_score, b_score = self._per_seed(objective, seeds, "score")
-        p_sl, b_sl = self._per_seed(objective, seeds, "score_x_length")
-        if np.any(p_score <= 0):
+        scores = self._table(objective, seeds, "scores")
+        lengths = self._table(objective, seeds, "lengths")
+        correct = scores.mean(axis=1)
+        if np.any(correct <= 0):
             return Estimate(None, n_seeds=len(seeds), note="a seed has no correct response")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            boot = (b_sl / b_score).mean(axis=1)
-        return estimate_from_replicates((p_sl / p_score).mean(), boot, len(seeds))
+        per_seed = (scores * lengths).mean(axis=1) / correct
+        linearised = per_seed[:, None] + scores * (lengths - per_seed[:, None]) / correct[:, None]
+        return self._mean_of(objective, linearised)
 
     # -- paired comparisons --------------------------------------------------------
 
-    def _paired(self, objective: str, comparator: str, quantity: str):
-        pairs = paired_seeds(self.seeds(objective), self.seeds(comparator),
-                             fixed_comparator=comparator == BASE_OBJECTIVE)
-        if not pairs:
-            return None
-        x = self._per_seed(objective, [a for a, _ in pairs], quantity)
-        c = self._per_seed(comparator, [b for _, b in pairs], quantity)
-        return pairs, x, c
+    def _pairs(self, objective: str, comparator: str) -> list[tuple[int, int]]:
+        return paired_seeds(self.seeds(objective), self.seeds(comparator),
+                            fixed_comparator=comparator == BASE_OBJECTIVE)
 
     def accuracy_change(self, objective: str, comparator: str) -> Estimate:
         """mean_s [acc(X, s) - acc(comparator, s)], paired by seed and by item (fraction)."""
-        paired = self._paired(objective, comparator, "score")
-        if paired is None:
+        pairs = self._pairs(objective, comparator)
+        if not pairs:
             return Estimate(None, note=f"no seed shared by {objective} and {comparator}")
-        pairs, (px, bx), (pc, bc) = paired
-        return estimate_from_replicates(
-            (px - pc).mean(), (bx - bc).mean(axis=1), len(pairs), seed_pairs=pairs
-        )
+        diff = (self._table(objective, [a for a, _ in pairs], "scores")
+                - self._table(comparator, [b for _, b in pairs], "scores"))  # [S, N]
+        value = float(diff.mean())
+        if len(pairs) < 2:
+            return estimate_from_stat(value, None, 1, note=ONE_SEED_NOTE, seed_pairs=pairs)
+        return estimate_from_stat(value, crossed_t(diff), len(pairs), seed_pairs=pairs)
 
     def compression(self, objective: str, comparator: str) -> Estimate:
-        """1 - mean_s len(X, s) / mean_s len(comparator, s) over paired seeds."""
-        paired = self._paired(objective, comparator, "length")
-        if paired is None:
+        """1 - geometric mean over paired seeds of len(X, s) / len(comparator, s).
+
+        Interval on the log scale: per-seed r_s = log(len(comparator, s) / len(X, s)); the
+        item table is its delta-method linearisation r_s + l_c,si / len(c, s) - l_x,si / len(X, s).
+        """
+        pairs = self._pairs(objective, comparator)
+        if not pairs:
             return Estimate(None, note=f"no seed shared by {objective} and {comparator}")
-        pairs, (px, bx), (pc, bc) = paired
-        if pc.mean() <= 0:
-            return Estimate(None, n_seeds=len(pairs), note=f"{comparator} has zero mean length")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            boot = 1.0 - bx.mean(axis=1) / bc.mean(axis=1)
-        return estimate_from_replicates(1.0 - px.mean() / pc.mean(), boot, len(pairs), seed_pairs=pairs)
+        lx = self._table(objective, [a for a, _ in pairs], "lengths")
+        lc = self._table(comparator, [b for _, b in pairs], "lengths")
+        mx, mc = lx.mean(axis=1), lc.mean(axis=1)
+        if np.any(mc <= 0) or np.any(mx <= 0):
+            return Estimate(None, n_seeds=len(pairs), note="a zero mean length: compression undefined")
+        value = compression_over_seeds(mx, mc)
+        if len(pairs) < 2:
+            return estimate_from_stat(value, None, 1, note=ONE_SEED_NOTE, seed_pairs=pairs)
+        per_seed = np.log(mc / mx)
+        linearised = per_seed[:, None] + lc / mc[:, None] - lx / mx[:, None]
+        return estimate_from_stat(value, crossed_t(linearised, per_seed, scale="compression"),
+                                  len(pairs), seed_pairs=pairs)
 
 
-# -- training-curve aggregates (seed noise only) -------------------------------------
+# -- training-curve aggregates (one number per seed) ---------------------------------
 
 
-def seed_mean(values: Mapping[int, float], *, n_resamples: int = DEFAULT_RESAMPLES,
-              seed: int = 0, key: str) -> Estimate:
-    """Mean over seeds of a per-seed scalar, with a seed-bootstrap CI."""
+def seed_mean(values: Mapping[int, float]) -> Estimate:
+    """Mean over seeds of a per-seed scalar, with a t-interval over seeds."""
     arr = np.array([values[s] for s in sorted(values)], dtype=float)
     if arr.size == 0:
         return Estimate(None, note="no seeds")
-    ci = seed_bootstrap_interval([arr], lambda x, axis: x.mean(axis=axis),
-                                 n_resamples=n_resamples, seed=seed, key=key, paired=False)
-    low, high = (float(ci[0]), float(ci[1])) if ci else (None, None)
-    return Estimate(float(arr.mean()), low, high, n_seeds=int(arr.size),
-                    note="" if ci else "one seed: no CI")
+    if arr.size < 2:
+        return Estimate(float(arr.mean()), n_seeds=1, note=ONE_SEED_NOTE)
+    return estimate_from_stat(float(arr.mean()), seed_t(arr), int(arr.size))
 
 
-def convergence_cost(
-    runs: Mapping[int, Convergence], unit: ConvergenceUnit = "steps", *,
-    n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0, key: str,
-) -> Estimate:
+def convergence_cost(runs: Mapping[int, Convergence], unit: ConvergenceUnit = "steps") -> Estimate:
     """Mean over seeds of the cost (steps, rollout tokens or seconds) to reach the threshold.
 
     Censored seeds enter with their censoring point and the result is marked as a lower
@@ -180,24 +183,24 @@ def convergence_cost(
         return Estimate(None, n_seeds=len(seeds), bound="lower",
                         note=f"not reached in any of {len(seeds)} seeds (runs ended at {unit} {last:g})",
                         extra={**extra, "censored_at": last})
-    est = seed_mean({s: c for s, (c, _) in costs.items()}, n_resamples=n_resamples, seed=seed, key=key)
+    est = seed_mean({s: c for s, (c, _) in costs.items()})
     if n_censored:
         return Estimate(est.value, est.low, est.high, len(seeds), bound="lower",
                         note=f"not reached in {n_censored} of {len(seeds)} seeds: a lower bound",
-                        extra=extra)
-    return Estimate(est.value, est.low, est.high, len(seeds), note=est.note, extra=extra)
+                        extra=extra, stat=est.stat)
+    return Estimate(est.value, est.low, est.high, len(seeds), note=est.note, extra=extra, stat=est.stat)
 
 
 def convergence_speedup(
     runs: Mapping[int, Convergence], baseline_runs: Mapping[int, Convergence],
-    unit: ConvergenceUnit = "steps", *,
-    n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0, key: str,
+    unit: ConvergenceUnit = "steps",
 ) -> Estimate:
-    """Speedup of X vs a baseline: mean_s cost(B, s) / mean_s cost(X, s), paired by seed.
+    """Speedup of X vs a baseline: geometric mean over paired seeds of cost(B, s) / cost(X, s).
 
-    >1 means X reaches the threshold sooner. Censoring turns the estimate into a bound:
-    X censored (true cost larger) -> an upper bound; baseline censored -> a lower bound;
-    both -> undefined.
+    >1 means X reaches the threshold sooner. Interval: t over the per-seed log ratios.
+    Censoring turns the estimate into a bound: a censored run enters at its censoring
+    point, below its true cost, so X censored -> an upper bound; baseline censored -> a
+    lower bound; both -> undefined.
     """
     seeds = sorted(set(runs) & set(baseline_runs))
     if not seeds:
@@ -212,39 +215,16 @@ def convergence_speedup(
                         note="both never reached the threshold in some seed: not measurable")
     xa = np.array([c for c, _ in x], dtype=float)
     ba = np.array([c for c, _ in b], dtype=float)
-    if xa.mean() <= 0 or ba.mean() <= 0:
+    if np.any(xa <= 0) or np.any(ba <= 0):
         return Estimate(None, n_seeds=len(seeds), extra=extra,
-                        note="threshold already met at step 0: speed not measurable")
+                        note="threshold already met at step 0 in some seed: speed not measurable")
     bound = "upper" if x_cens else ("lower" if b_cens else None)
     note = {"upper": "the objective never reached the threshold in some seed: an upper bound",
             "lower": "the baseline never reached the threshold in some seed: a lower bound",
             None: ""}[bound]
-
-    def ratio(xs: np.ndarray, bs: np.ndarray, axis: int) -> np.ndarray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return bs.mean(axis=axis) / xs.mean(axis=axis)
-
-    ci = seed_bootstrap_interval([xa, ba], ratio, n_resamples=n_resamples, seed=seed, key=key)
-    if ci is not None and not (np.isfinite(ci[0]) and np.isfinite(ci[1])):
-        ci = None
-    if ci is None and not note:
-        note = "one seed: no CI" if len(seeds) < 2 else "CI undefined"
-    return Estimate(float(ba.mean() / xa.mean()),
-                    float(ci[0]) if ci else None, float(ci[1]) if ci else None,
-                    len(seeds), bound=bound, note=note, extra=extra)
-
-
-def curve_band(
-    values: np.ndarray, *, n_resamples: int = DEFAULT_RESAMPLES, seed: int = 0, key: str
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Mean and 95% seed-bootstrap band of curves. values: [S, T] (S seeds, T steps).
-
-    Returns (mean [T], low [T] or None, high [T] or None); None with fewer than 2 seeds.
-    """
-    values = np.asarray(values, dtype=float)
-    mean = values.mean(axis=0)
-    ci = seed_bootstrap_interval([values], lambda x, axis: x.mean(axis=axis),
-                                 n_resamples=n_resamples, seed=seed, key=key, paired=False)
-    if ci is None:
-        return mean, None, None
-    return mean, ci[0], ci[1]
+    value = speedup_over_seeds(ba, xa)
+    if len(seeds) < 2:
+        return Estimate(value, n_seeds=1, bound=bound, note=note or ONE_SEED_NOTE, extra=extra)
+    est = estimate_from_stat(value, seed_t(np.log(ba / xa), scale="ratio"), len(seeds), note=note, **extra)
+    return Estimate(est.value, est.low, est.high, est.n_seeds, bound=bound, note=note, extra=extra,
+                    stat=est.stat)

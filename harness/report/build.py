@@ -1,10 +1,11 @@
 """From result files to the summary: every number the leaderboard and audit show.
 
 ``Comparison`` holds the loaded results of one comparison and computes, with the
-definitions of harness.metrics, the convergence of every run and one crossed
-seed x item bootstrap per benchmark. ``build_summary`` turns it into a plain,
-JSON-serialisable dict (results/summary.json); the renderers read only that dict, so
-the leaderboard can always be rebuilt from JSON alone.
+definitions of harness.metrics, the convergence of every run and the per-benchmark
+aggregates (t-intervals over seeds, harness/metrics/intervals.py). ``build_summary``
+turns it into a plain, JSON-serialisable dict (results/summary.json, and the
+calibration part also as results/calibration.json); the renderers read only that dict,
+so the leaderboard can always be rebuilt from JSON alone.
 """
 from __future__ import annotations
 
@@ -12,18 +13,29 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
+
 from harness.metrics import (
+    ALPHA,
     BASE_OBJECTIVE,
     CONFIDENCE_LEVEL,
+    POWER,
+    THRESHOLD_MIN_SE,
     BenchmarkAggregate,
     Convergence,
+    ConvergenceThreshold,
     Estimate,
+    TStat,
     convergence,
     convergence_cost,
     convergence_speedup,
     convergence_threshold,
     final_val_accuracy,
+    start_val_accuracy,
+    validation_se,
 )
+from harness.metrics.intervals import finite_or_none, to_reported
 from harness.report.audit import ClaimsFile, audit_claims
 from harness.report.results import LoadedResults
 from harness.report.settings import ReportSettings
@@ -32,14 +44,18 @@ UNITS = ("steps", "rollout_tokens", "wall_s")
 
 
 class Comparison:
-    """Loaded results of one comparison plus the derived per-run and per-benchmark data."""
+    """Loaded results of one comparison plus the derived per-run and per-benchmark data.
+
+    ``objectives`` are the ranked ones (leaderboard rows, audit); the calibration
+    controls are loaded and measured too, but appear only in the calibration section.
+    """
 
     def __init__(self, settings: ReportSettings, loaded: LoadedResults) -> None:
         self.settings = settings
         self.loaded = loaded
-        self.objectives = list(settings.objectives)
-        self.boot = dict(n_resamples=settings.bootstrap_resamples, seed=settings.bootstrap_seed)
-        self.threshold, self.threshold_source = self._threshold()
+        self.objectives = settings.ranked_objectives
+        self.threshold_info, self.threshold_source = self._threshold()
+        self.threshold = self.threshold_info.value if self.threshold_info else None
         self.convergence: dict[str, dict[int, Convergence]] = {}
         if self.threshold is not None:
             for (objective, seed), run in sorted(loaded.runs.items()):
@@ -50,26 +66,50 @@ class Comparison:
         for benchmark in settings.benchmarks:
             records = loaded.evals.get(benchmark, {})
             runs = {key: rec.run_eval for key, rec in records.items()}
-            self.aggregates[benchmark] = (
-                BenchmarkAggregate(runs, key=f"eval/{benchmark}", **self.boot) if runs else None
-            )
+            self.aggregates[benchmark] = BenchmarkAggregate(runs) if runs else None
 
     # -- convergence ------------------------------------------------------------------
 
-    def _threshold(self) -> tuple[float | None, str]:
+    def validation_items(self) -> int | None:
+        """Items per validation check: `val_n` on a validation line, else the run's
+        `val_prompts` (run.json), else the config's train.val_prompts; None if unknown."""
+        found: set[int] = set()
+        for run in self.loaded.runs.values():
+            n = next((line.get("val_n") for line in run.metrics if line.get("val_n") is not None), None)
+            config = run.info.get("config") or {}
+            n = n or config.get("val_prompts") or (config.get("train") or {}).get("val_prompts")
+            if isinstance(n, int) and n > 0:
+                found.add(n)
+        if found:
+            return min(found)
+        return self.settings.val_items
+
+    def _threshold(self) -> tuple[ConvergenceThreshold | None, str]:
         s = self.settings
+        starts = [acc for run in self.loaded.runs.values() if (acc := start_val_accuracy(run.metrics)) is not None]
+        n_val = self.validation_items()
         if s.convergence_threshold is not None:
-            return s.convergence_threshold, "set in the config (report.convergence_threshold)"
+            if not starts:
+                return None, "undefined: no run has validation results"
+            start = sum(starts) / len(starts)
+            se = validation_se(start, n_val) if n_val else None
+            info = ConvergenceThreshold(s.convergence_threshold, start, None, None, n_val, se, False)
+            return info, "set in the config (report.convergence_threshold)"
         finals = [
             acc for (objective, _), run in sorted(self.loaded.runs.items())
             if objective == s.reference_objective and (acc := final_val_accuracy(run.metrics)) is not None
         ]
-        if not finals:
+        if not finals or not starts:
             return None, (f"undefined: the reference objective '{s.reference_objective}' has no "
                           "validation results")
-        value = convergence_threshold(finals, s.convergence_threshold_frac)
-        return value, (f"{s.convergence_threshold_frac:g} x the mean final validation accuracy of "
-                       f"{s.reference_objective} ({sum(finals) / len(finals):.4f} over {len(finals)} seeds)")
+        info = convergence_threshold(starts, finals, s.convergence_threshold_frac, n_val)
+        source = (f"start {info.start:.4f} + {s.convergence_threshold_frac:g} x ({s.reference_objective}'s "
+                  f"mean final validation accuracy {info.reference_final:.4f} over {len(finals)} seeds "
+                  f"- start)")
+        if info.floored:
+            source += (f", raised to the floor of {THRESHOLD_MIN_SE:g} validation standard errors "
+                       "above the start")
+        return info, source
 
     def convergence_estimates(self, objective: str) -> dict[str, Any]:
         runs = self.convergence.get(objective, {})
@@ -79,19 +119,14 @@ class Comparison:
             "seeds": sorted(runs),
         }
         for unit in UNITS:
-            out[unit] = convergence_cost(runs, unit, key=f"convergence/{objective}/{unit}",
-                                         **self.boot).to_dict() if runs else None
+            out[unit] = convergence_cost(runs, unit).to_dict() if runs else None
         out["speedup"] = {}
         for baseline in self.settings.baseline_objectives:
             base_runs = self.convergence.get(baseline)
             if baseline == objective or not runs or not base_runs:
                 continue
-            out["speedup"][baseline] = {
-                unit: convergence_speedup(runs, base_runs, unit,
-                                          key=f"speedup/{objective}/{baseline}/{unit}",
-                                          **self.boot).to_dict()
-                for unit in UNITS
-            }
+            out["speedup"][baseline] = {unit: convergence_speedup(runs, base_runs, unit).to_dict()
+                                        for unit in UNITS}
         return out
 
     def val_interval(self) -> int | None:
@@ -131,8 +166,7 @@ class Comparison:
         """The paired effect of objective vs comparator and the scale it was measured at."""
         if metric in ("convergence_speedup", "sample_efficiency"):
             unit = unit or ("steps" if metric == "convergence_speedup" else "rollout_tokens")
-            est = convergence_speedup(self.convergence[objective], self.convergence[comparator], unit,  # type: ignore[arg-type]
-                                      key=f"speedup/{objective}/{comparator}/{unit}", **self.boot)
+            est = convergence_speedup(self.convergence[objective], self.convergence[comparator], unit)  # type: ignore[arg-type]
             seeds = est.extra.get("seeds", [])
             return est, self.run_scale([objective, comparator], seeds, "validation split (training task)")
         agg = self.aggregates[benchmark]
@@ -236,6 +270,224 @@ def benchmark_rows(comparison: Comparison, benchmark: str) -> dict[str, Any]:
     return out
 
 
+def pooled_mde(stats: Sequence[TStat], n_seeds: int) -> dict[str, Any] | None:
+    """Minimum detectable effect at ``n_seeds`` (80% power, two-sided alpha 0.05) from the
+    observed paired differences: per-seed and test-set variances averaged over the
+    comparisons ``stats`` (each objective vs the reference), then
+    (t_{0.975} + t_{0.80}) x sqrt(seed_var / n + item_var), t with n - 1 df for the seed
+    part. In the metric's units: the smallest effect either way from "no effect"."""
+    stats = [st for st in stats if st is not None]
+    if not stats or n_seeds < 2:
+        return None
+    pooled = TStat(0.0, sum(st.seed_var for st in stats) / len(stats),
+                   sum(st.item_var for st in stats) / len(stats), n_seeds,
+                   min(st.item_df for st in stats), stats[0].scale)
+    m = pooled.mde()
+    return {"up": finite_or_none(to_reported(m, pooled.scale)),
+            "down": finite_or_none(to_reported(-m, pooled.scale)), "n_seeds": n_seeds,
+            "comparisons": len(stats), "power": POWER, "alpha": ALPHA}
+
+
+def mde_summary(comparison: Comparison) -> dict[str, Any]:
+    """Per benchmark: the MDE of accuracy change and compression vs the reference at the
+    run's seeds; "validation": that of the convergence speedup (steps)."""
+    s = comparison.settings
+    reference = s.reference_objective
+    others = [o for o in s.objectives if o != reference]
+    n = len(s.seeds)
+    out: dict[str, Any] = {}
+    for benchmark in s.benchmarks:
+        agg = comparison.aggregates.get(benchmark)
+        if agg is None or not agg.seeds(reference):
+            out[benchmark] = {"accuracy_change": None, "compression": None}
+            continue
+        present = [o for o in others if agg.seeds(o)]
+        out[benchmark] = {
+            "accuracy_change": pooled_mde([agg.accuracy_change(o, reference).stat for o in present], n),
+            "compression": pooled_mde([agg.compression(o, reference).stat for o in present], n),
+        }
+    ref_runs = comparison.convergence.get(reference)
+    speedups = []
+    for o in others:
+        runs = comparison.convergence.get(o)
+        if runs and ref_runs:
+            est = convergence_speedup(runs, ref_runs, "steps")
+            if est.bound is None and est.stat is not None:
+                speedups.append(est.stat)
+    speed = pooled_mde(speedups, n)
+    if speed is not None:
+        speed["basis"] = f"paired log speedups vs {reference}"
+    else:
+        # No uncensored comparison with the reference (e.g. the reference itself ends below
+        # the threshold): the seed variance of log(cost) of the objectives that reached it
+        # in every seed, doubled for a difference of two independent runs.
+        variances = []
+        for o in s.objectives:
+            runs = comparison.convergence.get(o) or {}
+            costs = [c.cost("steps") for c in runs.values()]
+            if len(costs) >= 2 and all(not censored and cost > 0 for cost, censored in costs):
+                variances.append(float(np.var(np.log([cost for cost, _ in costs]), ddof=1)))
+        if variances:
+            speed = pooled_mde([TStat(0.0, 2 * sum(variances) / len(variances), 0.0, n, scale="ratio")], n)
+            if speed is not None:
+                speed["basis"] = (f"2 x the seed variance of log steps-to-threshold of {len(variances)} "
+                                  "objective(s) that reached it in every seed")
+    out["validation"] = {"convergence_speedup": speed}
+    return out
+
+
+def _ci_entry(est: Estimate | None, level: float = CONFIDENCE_LEVEL) -> dict[str, Any]:
+    """{"mean", "ci", "ci_level", "n_seeds", "note"} of an estimate, the CI at ``level``."""
+    if est is None or est.value is None:
+        return {"mean": None, "ci": None, "ci_level": level, "n_seeds": est.n_seeds if est else 0,
+                "note": (est.note if est else "") or "not measurable"}
+    ci = [finite_or_none(x) for x in est.stat.interval(level)] if est.stat is not None else None
+    return {"mean": est.value, "ci": ci, "ci_level": level, "n_seeds": est.n_seeds, "bound": est.bound,
+            "note": est.note}
+
+
+def _primary(entries: dict[str, dict[str, Any]], benchmark: str) -> dict[str, Any]:
+    """A metric entry: the primary benchmark's figures, with every benchmark's beside them."""
+    return {**entries[benchmark], "benchmark": benchmark, "by_benchmark": entries}
+
+
+def calibration_summary(comparison: Comparison) -> dict[str, Any]:
+    """The run's own controls (results/calibration.json).
+
+    aa: the A/A control (the reference trained again, another seed stream) minus the
+    reference on every metric, each with a simultaneous (Bonferroni, 1 - 0.05/m over the
+    m A/A checks) CI that must cover "no effect": it "reads no difference". Checking m
+    metrics at 95% each would raise a false alarm in ~1 - 0.95^m of healthy runs.
+    positive: the positive control's compression and accuracy change vs the reference;
+    detected when its compression 95% CI lies above 0 on the training task's benchmarks.
+    mde: per benchmark, as in the leaderboard. rl_gain: the reference's accuracy gain over
+    the warm start. A failed or incomplete control adds a warning (shown on top of the
+    leaderboard and audit); no calibration block adds a visible note.
+    """
+    s = comparison.settings
+    reference = s.reference_objective
+    mde = mde_summary(comparison)
+    rl_gain = {}
+    for benchmark in s.benchmarks:
+        agg = comparison.aggregates.get(benchmark)
+        gain = (agg.accuracy_change(reference, BASE_OBJECTIVE)
+                if agg is not None and agg.seeds(reference) and agg.seeds(BASE_OBJECTIVE) else None)
+        rl_gain[benchmark] = _ci_entry(gain)
+    out: dict[str, Any] = {"configured": bool(s.calibration), "reference": reference, "mde": mde,
+                           "rl_gain": rl_gain, "aa": {}, "positive": {}, "warnings": [], "notes": [],
+                           "passed": None}
+    if not s.calibration:
+        out["notes"].append(
+            "Calibration was not run: the config has no `calibration:` block, so nothing here shows "
+            "that this run can tell equal objectives apart from different ones. Add "
+            "`calibration: {null_control: <entry>, positive_control: <entry>}` (README, Method).")
+        return out
+    null = s.calibration.get("null_control")
+    positive = s.calibration.get("positive_control")
+    out.update(null_control=null, positive_control=positive)
+    primary = (s.audit_benchmarks or s.benchmarks)[0]
+
+    if null is None:
+        out["warnings"].append("Calibration incomplete: no null_control (A/A) is configured.")
+    else:
+        checks: list[tuple[str, str, Estimate | None, float]] = []
+        for benchmark in s.benchmarks:
+            agg = comparison.aggregates.get(benchmark)
+            for metric in ("accuracy_change", "compression"):
+                est = (getattr(agg, metric)(null, reference)
+                       if agg is not None and agg.seeds(null) and agg.seeds(reference) else None)
+                checks.append((metric, benchmark, est, 0.0))
+        null_runs, ref_runs = comparison.convergence.get(null), comparison.convergence.get(reference)
+        speed = convergence_speedup(null_runs, ref_runs, "steps") if null_runs and ref_runs else None
+        checks.append(("convergence_speedup", "validation", speed, 1.0))
+        usable = [c for c in checks if c[2] is not None and c[2].stat is not None and c[2].bound is None]
+        m = max(1, len(usable))
+        level = 1.0 - ALPHA / m
+        entries: dict[str, dict[str, dict[str, Any]]] = {}
+        failed, unmeasured = [], []
+        for metric, benchmark, est, no_effect in checks:
+            entry = _ci_entry(est if (est is not None and est.bound is None) else None, level)
+            if est is not None and est.bound is not None:
+                entry["note"] = f"{est.note}: not a usable A/A check"
+            if entry["ci"] is None:
+                entry.update(reads="not measured", passed=None)
+                unmeasured.append(f"{metric} on {benchmark} ({entry['note']})")
+            else:
+                covers = entry["ci"][0] <= no_effect <= entry["ci"][1]
+                entry.update(reads="no difference" if covers else "difference", passed=covers)
+                if not covers:
+                    failed.append((metric, benchmark, entry))
+            entries.setdefault(metric, {})[benchmark] = entry
+        out["aa"] = {
+            "accuracy_change": _primary(entries["accuracy_change"], primary),
+            "compression": _primary(entries["compression"], primary),
+            "convergence_speedup": {**entries["convergence_speedup"]["validation"], "unit": "steps"},
+        }
+        for metric in ("accuracy_change", "compression"):
+            out["aa"][metric]["passed"] = (None if all(e["passed"] is None for e in entries[metric].values())
+                                           else all(e["passed"] is not False for e in entries[metric].values()))
+        out["aa_family_size"] = m
+        out["aa_passed"] = not failed if usable else None
+        for metric, benchmark, entry in failed:
+            out["warnings"].append(
+                f"A/A control FAILED: {null} (the reference {reference} trained again) differs from "
+                f"{reference} in {metric.replace('_', ' ')} on {benchmark} (simultaneous {level:.1%} CI "
+                f"[{entry['ci'][0]:.4g}, {entry['ci'][1]:.4g}] excludes no effect). Two runs of the same "
+                "objective should not differ: the run's seed-to-seed noise is larger than the intervals "
+                "assume, or the two were not trained alike. Treat every verdict below with suspicion.")
+        if not usable:
+            out["warnings"].append(f"Calibration incomplete: the A/A control {null} could not be measured "
+                                   f"({'; '.join(unmeasured)}).")
+        elif unmeasured:
+            out["notes"].append("A/A checks not measurable: " + "; ".join(unmeasured) + ".")
+
+    if positive is None:
+        out["warnings"].append("Calibration incomplete: no positive_control is configured.")
+    else:
+        detect_on = s.audit_benchmarks or s.benchmarks
+        comp, acc = {}, {}
+        for benchmark in s.benchmarks:
+            agg = comparison.aggregates.get(benchmark)
+            ok = agg is not None and agg.seeds(positive) and agg.seeds(reference)
+            missing = Estimate(None, note=f"no {benchmark} results for {positive} or {reference}")
+            comp[benchmark] = _ci_entry(agg.compression(positive, reference) if ok else missing)
+            acc[benchmark] = _ci_entry(agg.accuracy_change(positive, reference) if ok else missing)
+            if benchmark in detect_on:
+                ci = comp[benchmark]["ci"]
+                comp[benchmark]["detected"] = None if ci is None else ci[0] > 0
+        flags = [comp[b].get("detected") for b in detect_on]
+        detected = None if any(f is None for f in flags) else all(flags)
+        out["positive"] = {"compression": _primary(comp, primary), "accuracy_change": _primary(acc, primary),
+                           "detected": detected,
+                           "criterion": f"compression 95% CI above 0 vs {reference} on {', '.join(detect_on)}"}
+        if detected is None:
+            why = "; ".join(f"{b}: {comp[b]['note'] or 'not measurable'}" for b in detect_on
+                            if comp[b].get("detected") is None)
+            out["warnings"].append(f"Calibration incomplete: the positive control {positive} could not be "
+                                   f"measured ({why}).")
+        elif not detected:
+            out["warnings"].append(
+                f"Positive control NOT DETECTED: {positive} (the reference plus an explicit length penalty) "
+                f"shows no compression vs {reference} whose 95% CI excludes 0 on {', '.join(detect_on)}. "
+                "The run cannot see a built-in effect of the kind the compression claims are about: an "
+                "'inconclusive' below says little, and a 'refuted' compression claim may be the instrument's failure.")
+    out["passed"] = None if (out.get("aa_passed") is None or out["positive"].get("detected") is None) else (
+        out["aa_passed"] and out["positive"]["detected"])
+    return out
+
+
+def threshold_summary(comparison: Comparison) -> dict[str, Any] | None:
+    info = comparison.threshold_info
+    if info is None:
+        return None
+    return {"value": info.value, "start": info.start, "reference_final": info.reference_final,
+            "frac": info.frac, "n_val": info.n_val, "se": info.se, "margin_se": info.margin_se,
+            "reference_gain_se": info.reference_gain_se, "floored": info.floored,
+            "min_se": THRESHOLD_MIN_SE,
+            "reference_below_threshold": (info.reference_final is not None
+                                          and info.reference_final < info.value)}
+
+
 def build_summary(comparison: Comparison, claims: ClaimsFile | None) -> dict[str, Any]:
     """Everything the leaderboard, plots and audit show, as a JSON-ready dict."""
     s = comparison.settings
@@ -243,21 +495,24 @@ def build_summary(comparison: Comparison, claims: ClaimsFile | None) -> dict[str
     summary: dict[str, Any] = {
         "comparison": s.comparison,
         "config": str(s.config_path) if s.config_path else None,
-        "settings": {**s.as_dict(), "confidence_level": CONFIDENCE_LEVEL},
+        "settings": {**s.as_dict(), "confidence_level": CONFIDENCE_LEVEL, "interval_method": "t"},
         "objectives": comparison.objectives,
+        "controls": s.controls,
         "seeds": s.seeds,
         "benchmarks": {b: benchmark_rows(comparison, b) for b in s.benchmarks},
         "convergence": {
             "threshold": comparison.threshold,
             "threshold_source": comparison.threshold_source,
+            "threshold_detail": threshold_summary(comparison),
             "val_interval": comparison.val_interval(),
             "objectives": {o: comparison.convergence_estimates(o) for o in comparison.objectives},
         },
+        "calibration": calibration_summary(comparison),
         "missing": [m.to_dict(root) for m in comparison.loaded.missing],
         "audit": [row.to_dict() for row in audit_claims(claims, comparison)] if claims else [],
         "claims_file": str(claims.path) if claims and claims.path else None,
     }
-    # A JSON round trip: tuples become lists and the renderers see exactly what
-    # summary.json holds.
+    summary["mde"] = summary["calibration"]["mde"]
+    # A JSON round trip: tuples become lists, infinities are refused (a bug, not a figure),
+    # and the renderers see exactly what summary.json holds.
     return json.loads(json.dumps(summary, allow_nan=False))
-

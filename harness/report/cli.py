@@ -2,6 +2,7 @@
 
 Writes (all atomically, JSON and markdown first):
     results/summary.json        every number below, machine-readable
+    results/calibration.json    the run's own controls: A/A, positive control, MDEs, RL gain
     results/leaderboard.md      one table per benchmark + convergence table
     results/leaderboard.html    the same tables
     results/audit.md            the claims audit
@@ -74,8 +75,13 @@ def main(argv: list[str] | None = None) -> int:
 
     summary["plots"] = write_plots(comparison, summary, results / "plots")
     title = f"Leaderboard: {settings.comparison}"
+    for warning in summary["calibration"]["warnings"]:
+        _log(f"WARNING: {warning}")
+    for note in summary["calibration"]["notes"]:
+        _log(f"note: {note}")
     outputs = [
         atomic_write_json(results / "summary.json", summary),
+        atomic_write_json(results / "calibration.json", summary["calibration"]),
         atomic_write_text(results / "leaderboard.md", to_markdown(leaderboard_sections(summary))),
         atomic_write_text(results / "leaderboard.html", to_html(leaderboard_sections(summary), title)),
         atomic_write_text(results / "audit.md", to_markdown(audit_sections(summary))),

@@ -1,8 +1,9 @@
 """Plots of a comparison: learning curves with 95% CI bands and the accuracy-vs-length frontier.
 
 Curves are read from the runs' metrics.jsonl (through ``Comparison``); the frontier from
-the summary dict. Bands are seed-bootstrap percentile intervals of the mean curve
-(harness.metrics.curve_band); a single seed gets no band.
+the summary dict. Bands are 95% t-intervals over seeds of the mean curve, step by step
+(harness.metrics.curve_band); a single seed gets no band. Calibration controls are not
+drawn (they appear in the calibration section only).
 """
 from __future__ import annotations
 
@@ -81,7 +82,7 @@ def _curve_plot(comparison: "Comparison", path: Path, key: str, ylabel: str, tit
         if curves is None:
             continue
         xs, values = curves
-        mean, low, high = curve_band(values, key=f"plot/{key}/{x_key}/{objective}", **comparison.boot)
+        mean, low, high = curve_band(values)
         color = _color(objectives, objective)
         ax.plot(xs, mean * scale, color=color, label=f"{objective} ({values.shape[0]} seeds)", lw=1.6)
         if low is not None and high is not None:
@@ -95,7 +96,7 @@ def _curve_plot(comparison: "Comparison", path: Path, key: str, ylabel: str, tit
         return False
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(title + " (mean over seeds, 95% bootstrap band)")
+    ax.set_title(title + " (mean over seeds, 95% t band)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     _save(fig, path)

@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.report.audit import PROVISIONAL_BELOW_SEEDS
+
 DASH = "—"
 
 
@@ -108,30 +110,51 @@ def fmt_measured(metric: str, e: Mapping[str, Any] | None) -> str:
     return fmt_length(e)
 
 
-def fmt_claimed(metric: str, claimed: Mapping[str, Any]) -> str:
-    lo, hi = claimed.get("min"), claimed.get("max")
-    unit = {"convergence_speedup": ("×", 1.0, ".2f", "speedup"),
+def _metric_units(metric: str) -> tuple[str, float, str, str]:
+    return {"convergence_speedup": ("×", 1.0, ".2f", "speedup"),
             "sample_efficiency": ("×", 1.0, ".2f", "token-efficiency ratio"),
             "compression": ("%", 100.0, ".0f", "compression"),
             "accuracy_change": (" pts", 100.0, ".1f", "Δ accuracy")}[metric]
-    sym, scale, f, label = unit
+
+
+def fmt_claimed(metric: str, claimed: Mapping[str, Any]) -> str:
+    """The claim as stated, and the range the audit tests it against."""
+    sym, scale, f, label = _metric_units(metric)
 
     def n(x: float) -> str:
         return ("{:" + f + "}").format(x * scale) + sym
 
+    lo, hi = claimed.get("min"), claimed.get("max")
+    low, high = (claimed.get("range") or [None, None])
     no_effect = claimed.get("no_effect", 0.0)
-    decrease = claimed.get("direction") == "decrease"
-    if lo is not None and hi is not None:
-        formal = f"= {n(lo)}" if lo == hi else f"in [{n(lo)}, {n(hi)}]"
-    elif hi is not None:
-        formal = f"in ({n(no_effect)}, {n(hi)}]" if not decrease else f"≤ {n(hi)}"
-    elif lo is not None:
-        formal = f"≥ {n(lo)}" if not decrease else f"in [{n(lo)}, {n(no_effect)})"
+    if lo is not None and lo == hi:
+        formal = f"= {n(lo)}, tested as [{n(low)}, {n(high)}]" if low is not None else f"= {n(lo)}"
+    elif low is not None and high is not None:
+        left = "[" if lo is not None else "("
+        right = "]" if hi is not None else ")"
+        formal = f"in {left}{n(low)}, {n(high)}{right}"
+    elif low is not None:
+        formal = f"≥ {n(low)}" if lo is not None else f"> {n(no_effect)}"
+    elif high is not None:
+        formal = f"≤ {n(high)}" if hi is not None else f"< {n(no_effect)}"
     else:
-        formal = f"{'<' if decrease else '>'} {n(no_effect)}"
+        formal = "any value"
     formal = f"{label} {formal}"
     text = claimed.get("text") or ""
     return f"{text} ({formal})" if text else formal
+
+
+def fmt_mde(metric: str, mde: Mapping[str, Any] | None) -> str:
+    """The smallest effect either way from no effect the test detects with 80% power."""
+    if not mde or mde.get("up") is None:
+        return DASH
+    if metric in ("convergence_speedup", "sample_efficiency"):
+        down = f" or ≤ {mde['down']:.2f}×" if mde.get("down") is not None else ""
+        return f"≥ {mde['up']:.2f}×{down}"
+    if metric == "compression":
+        down = f" or ≤ {mde['down'] * 100:+.1f}%" if mde.get("down") is not None else ""
+        return f"≥ {mde['up'] * 100:+.1f}%{down}"
+    return f"±{mde['up'] * 100:.1f} pts"
 
 
 def fmt_params(params: Any) -> str:
@@ -170,14 +193,24 @@ def leaderboard_sections(summary: Mapping[str, Any]) -> list[Section]:
     conv_objectives = conv["objectives"]
     sections: list[Section] = []
 
+    calibration = summary.get("calibration") or {}
     intro = Section(f"Leaderboard: {summary['comparison']}")
+    intro.paragraphs += warning_paragraphs(calibration)
+    n_seeds = len(summary["seeds"])
     intro.paragraphs.append(
-        (f"Config `{summary['config']}`; " if summary.get('config') else "Config resolved by the workflow; ") + f"objectives {', '.join(summary['objectives'])}; "
+        (f"Config `{summary['config']}`; " if summary.get('config') else "Config resolved by the workflow; ")
+        + f"objectives {', '.join(summary['objectives'])}; "
         f"seeds {', '.join(str(s) for s in summary['seeds'])}. Reference objective for compression: "
         f"**{reference}**; speedups vs {', '.join(baselines) or 'no baseline'}. Every figure is the mean over seeds "
-        f"with a {settings['confidence_level']:.0%} bootstrap CI in brackets "
-        f"({settings['bootstrap_resamples']:,} resamples, seed {settings['bootstrap_seed']}; see Method)."
-    )
+        f"with a {settings['confidence_level']:.0%} t-interval over seeds in brackets (paired by seed and by "
+        "test item for comparisons; see Method)."
+        + (f" Calibration controls ({', '.join(summary.get('controls') or [])}) are not ranked: see Calibration."
+           if summary.get("controls") else ""))
+    if n_seeds < PROVISIONAL_BELOW_SEEDS:
+        intro.paragraphs.append(
+            f"**Provisional:** {n_seeds} seed{'s' if n_seeds != 1 else ''} (< {PROVISIONAL_BELOW_SEEDS}). Intervals "
+            "over so few seeds are honest but wide; the minimum detectable effects under each table say what "
+            "this run can and cannot tell apart.")
     if absent_baselines:
         intro.paragraphs.append(f"No speedup vs {', '.join(absent_baselines)}: not in this comparison.")
     sections.append(intro)
@@ -191,6 +224,7 @@ def leaderboard_sections(summary: Mapping[str, Any]) -> list[Section]:
         sec.paragraphs.append(
             f"Domain {bench.get('domain') or '?'}, {bench.get('n_items') or '?'} test items. "
             f"Scale: {fmt_scale(bench.get('scale'))}.")
+        sec.paragraphs.append(mde_paragraph(summary, benchmark))
         sec.header = header
         base = bench.get("base")
         if base:
@@ -236,15 +270,8 @@ def leaderboard_sections(summary: Mapping[str, Any]) -> list[Section]:
         sections.append(sec)
 
     csec = Section("Convergence (validation split of the training task)")
+    csec.paragraphs += convergence_paragraphs(conv)
     threshold = conv.get("threshold")
-    csec.paragraphs.append(
-        (f"Threshold: validation accuracy ≥ {threshold:.4f} ({conv['threshold_source']}). "
-         if threshold is not None else f"Threshold {conv['threshold_source']}. ")
-        + "Cost = first validation step at or above it (and the rollout tokens and wall seconds "
-          "spent by then). A run that never reaches it is censored: its cost is only known to "
-          "exceed the run's length (≥), and a speedup involving it is a bound (≤ or ≥)."
-        + (f" Resolution: the validation interval ({conv['val_interval']} steps)."
-           if conv.get("val_interval") else ""))
     measured = [c["per_seed"].values() for c in conv_objectives.values() if c.get("per_seed")]
     if measured and all(r.get("reached") and r.get("step") == 0 for runs in measured for r in runs):
         csec.paragraphs.append(
@@ -281,20 +308,25 @@ def leaderboard_sections(summary: Mapping[str, Any]) -> list[Section]:
         psec.images = [(p.rsplit("/", 1)[-1].removesuffix(".png").replace("_", " "), p) for p in plots]
         sections.append(psec)
 
+    sections.append(calibration_section(summary))
+
     method = Section("Method")
     method.bullets = [
         "Accuracy: mean verifier score on the benchmark's test items (greedy decoding). Length: mean "
         "completion tokens; 'if correct' averages over correct responses only.",
-        f"Compression of X = 1 − mean length(X) / mean length({reference}), over the seeds both have, "
-        "at the final checkpoint; Δ accuracy beside it (points). Negative compression = longer; "
-        "nothing is clipped.",
-        "Speedup vs a baseline = mean cost(baseline) / mean cost(X) over shared seeds; > 1 = X "
+        f"Compression of X = 1 − geometric mean over paired seeds of len(X, s) / len({reference}, s), at the "
+        "final checkpoint; Δ accuracy beside it (points). Negative compression = longer; nothing is clipped.",
+        "Speedup vs a baseline = geometric mean over paired seeds of cost(baseline, s) / cost(X, s); > 1 = X "
         "reaches the threshold sooner.",
-        "Evaluation CIs: crossed seed × item bootstrap: each resample draws seeds with replacement "
-        "(paired by seed across objectives) and test items with replacement (the same items for every "
-        "seed and objective: paired by item), so the CI carries seed and evaluation-set noise. "
-        "Convergence CIs: scipy.stats.bootstrap over seeds (paired), seed noise only.",
-        "With 3 seeds a seed-level bootstrap understates seed-to-seed variance: treat such CIs as provisional.",
+        "Intervals: Student-t over the per-seed paired estimates d_s (n − 1 df), which carry each seed's "
+        "training noise and its own test-set noise; ratios on the log scale. Every seed is scored on the same "
+        "items, so the test set's shared variance (the item component of the seeds × items table, 0 for two "
+        "equal objectives) is added with its own t quantile. A seed-level percentile bootstrap spans about the "
+        "range of 3 seeds and was replaced: in simulation it called equal objectives different in up to 19% of "
+        "3-seed comparisons (tests/test_stat_calibration.py).",
+        "The warm start (one model, one evaluation) has test-set noise only: its interval is over items.",
+        f"Minimum detectable effect: (t_0.975,n−1 + t_0.80,n−1) × SE at n seeds, SE from the observed paired "
+        f"differences vs {reference} (80% power, two-sided α 0.05).",
     ]
     sections.append(method)
 
@@ -311,34 +343,59 @@ def leaderboard_sections(summary: Mapping[str, Any]) -> list[Section]:
 
 def audit_sections(summary: Mapping[str, Any]) -> list[Section]:
     rows = summary.get("audit") or []
+    measured = [r for r in rows if r["verdict"] != "not measured"]
     intro = Section(f"Claims audit: {summary['comparison']}")
+    intro.paragraphs += warning_paragraphs(summary.get("calibration") or {})
+    if any(r.get("provisional") for r in measured):
+        n = min(r["n_seeds"] for r in measured)
+        intro.paragraphs.append(
+            f"**Provisional:** measured on {n} seed{'s' if n != 1 else ''} (< {PROVISIONAL_BELOW_SEEDS}): every "
+            "verdict below is provisional; the minimum detectable effect beside each inconclusive one says what "
+            "more seeds could show.")
     intro.paragraphs.append(
         f"Claims from `{summary.get('claims_file') or 'config/claims.yaml'}`, each measured as the paired "
-        "(by seed) effect of the objective vs its comparator with a 95% bootstrap CI "
-        f"({summary['settings']['bootstrap_resamples']:,} resamples, seed {summary['settings']['bootstrap_seed']}). "
-        "**supported**: the CI is on the claimed side of no effect and does not exclude the claimed "
-        "magnitude; **refuted**: the CI excludes the claimed magnitude on the unfavourable side or "
-        "shows no or the opposite effect; **inconclusive**: anything else. \"Without accuracy loss\" is "
-        "its own check (accuracy change CI lower bound above −1 point). A refutation on a small model "
-        "means *not reproduced at this scale*, not that the paper is wrong at its scale.")
+        "(by seed) effect of the objective vs its comparator with a 95% t-interval over seeds (see the "
+        "leaderboard's Method). **supported**: the CI lies inside the claimed range (a direction-only claim: "
+        "entirely on the claimed side of no effect; a point value is tested as a range around it); "
+        "**refuted**: the CI lies entirely outside it on the unfavourable side; **inconclusive**: anything "
+        "else. One verdict per claim: a compression claim \"without accuracy loss\" is supported only when the "
+        "compression is and the accuracy change CI lies above −1 point, refuted when either part is. "
+        f"Multiplicity: Holm's correction across the {len(measured)} measured claims (a verdict stands only if "
+        "its adjusted p < 0.05). A refutation on a small model means *not reproduced at this scale*, not that "
+        "the paper is wrong at its scale.")
     table = Section("Verdicts")
-    table.header = ["Claim", "Source", "Check", "Claimed", "Measured (95% CI)", "Verdict", "Why", "Scale"]
+    table.header = ["Claim", "Source", "Check", "Claimed", "Measured (95% CI)", "Δ accuracy (95% CI)",
+                    "p (Holm)", "Verdict", "Why", "Scale"]
     for r in rows:
         src = r["source"]
         source = f"arXiv {src.get('arxiv', '?')}"
         if src.get("seed_article"):
             source += f"; {src['seed_article'].rsplit('/', 1)[-1]}"
         check = (f"{r['objective']} vs {r['comparator']}: {r['metric'].replace('_', ' ')}"
-                 + (f" ({r['unit']})" if r.get("unit") else ""))
-        if r["check"] == "without_accuracy_loss":
-            check = f"{r['objective']} vs {r['comparator']}: without accuracy loss"
+                 + (f" ({r['unit']})" if r.get("unit") else "")
+                 + (" without accuracy loss" if r.get("without_accuracy_loss") else ""))
         check += f", on {r['benchmark']}"
         scale = fmt_scale(r.get("scale")) if r.get("scale") else DASH
         if r.get("paper_scale"):
             scale += f"; paper: {r['paper_scale']}"
+        accuracy = DASH
+        if r.get("without_accuracy_loss"):
+            accuracy = fmt_measured("accuracy_change", r.get("accuracy_change")) + " (must be > −1 pt)"
+        p = DASH
+        if r.get("p_value") is not None:
+            p = f"{r['p_value']:.2g} ({r['p_adjusted']:.2g})" if r.get("p_adjusted") is not None else f"{r['p_value']:.2g}"
+        why = r["reason"]
+        if r["verdict"] == "inconclusive" and r.get("mde"):
+            mde_metric = r["metric"] if r["mde"].get("check", "claim") == "claim" else "accuracy_change"
+            why += (f". Detectable at {r['mde']['n_seeds']} seeds (80% power): "
+                    f"{mde_metric.replace('_', ' ')} {fmt_mde(mde_metric, r['mde'])}")
+            if r.get("seeds_needed"):
+                why += f"; ~{r['seeds_needed']} seeds would likely settle it"
+            elif r.get("seeds_note"):
+                why += f"; {r['seeds_note']}"
         table.rows.append([
             r["claim_id"], source, check, fmt_claimed(r["metric"], r["claimed"]),
-            fmt_measured(r["metric"], r.get("measured")), f"**{r['verdict_text']}**", r["reason"], scale,
+            fmt_measured(r["metric"], r.get("measured")), accuracy, p, f"**{r['verdict_text']}**", why, scale,
         ])
     if not rows:
         table.paragraphs.append("No claims were audited (no claims file).")
@@ -346,8 +403,125 @@ def audit_sections(summary: Mapping[str, Any]) -> list[Section]:
     for r in rows:
         counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
     if counts:
-        table.paragraphs.append("Tally: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + ".")
+        table.paragraphs.append(
+            f"Tally ({len(rows)} claims, one verdict each): "
+            + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+            + (" — all provisional." if any(r.get("provisional") for r in measured) else "."))
     return [intro, table]
+
+
+# -- shared paragraphs ------------------------------------------------------------------
+
+
+def warning_paragraphs(calibration: Mapping[str, Any]) -> list[str]:
+    """The calibration's failures, loud, for the top of the leaderboard and the audit; the
+    note that it was not run when it was not configured (never silent)."""
+    out = [f"**WARNING — {w}**" for w in calibration.get("warnings") or []]
+    if not calibration.get("configured", False):
+        out += [f"**Note:** {n}" for n in calibration.get("notes") or []]
+    return out
+
+
+def mde_paragraph(summary: Mapping[str, Any], benchmark: str) -> str:
+    mde = summary.get("mde") or {}
+    bench = mde.get(benchmark) or {}
+    speed = (mde.get("validation") or {}).get("convergence_speedup")
+    reference = summary["settings"]["reference_objective"]
+    n = len(summary["seeds"])
+    parts = [f"accuracy change {fmt_mde('accuracy_change', bench.get('accuracy_change'))}",
+             f"compression {fmt_mde('compression', bench.get('compression'))}",
+             f"speedup (validation) {fmt_mde('convergence_speedup', speed)}"]
+    return (f"Minimum detectable effect vs {reference} at {n} seed{'s' if n != 1 else ''} (80% power, two-sided α 0.05, from the "
+            f"observed paired differences): {'; '.join(parts)}. A smaller true effect will usually read "
+            "inconclusive here: that means \"not resolved at this many seeds\", not \"no effect\".")
+
+
+def convergence_paragraphs(conv: Mapping[str, Any]) -> list[str]:
+    threshold = conv.get("threshold")
+    detail = conv.get("threshold_detail") or {}
+    if threshold is None:
+        return [f"Threshold {conv['threshold_source']}."]
+    text = f"Threshold: validation accuracy ≥ {threshold:.4f} ({conv['threshold_source']})."
+    if detail.get("margin_se") is not None:
+        text += (f" It sits {detail['margin_se']:.1f} standard errors of the validation estimate above the "
+                 f"start {detail['start']:.4f} (SE {detail['se']:.4f} on {detail['n_val']} items; the floor is "
+                 f"{detail['min_se']:g} SE, so that validation noise alone does not \"converge\" a run).")
+    elif detail.get("n_val"):
+        text += (f" The start accuracy {detail.get('start', 0):.4f} has a binomial standard error of 0 on "
+                 f"{detail['n_val']} items, so the margin in standard errors is not defined.")
+    else:
+        text += " The number of validation items is unknown, so its margin over the start in standard errors is not shown."
+    text += (" Cost = the first validation step from which accuracy *stays* at or above the threshold to the end "
+             "of the run (and the rollout tokens and wall seconds spent by then). A run whose accuracy is below "
+             "the threshold at its last validation is censored: its cost is only known to exceed the run's "
+             "length (≥), and a speedup involving it is a bound (≤ or ≥) that decides only in its safe direction.")
+    if conv.get("val_interval"):
+        text += (f" Resolution: validation every {conv['val_interval']} steps; per-seed speedups are ratios of "
+                 "multiples of it.")
+    out = [text]
+    if detail.get("reference_below_threshold"):
+        gain = detail.get("reference_gain_se")
+        out.append(
+            "**Not measurable here:** the reference's own mean gain over the start "
+            + (f"({gain:.1f} SE) " if gain is not None else "")
+            + "is below the threshold, i.e. within validation noise: convergence speed is not measured reliably "
+              "by this run. More validation items (train.val_prompts) or a longer run would make it measurable.")
+    return out
+
+
+def _fmt_entry(metric: str, entry: Mapping[str, Any] | None) -> str:
+    if not entry or entry.get("mean") is None:
+        return (entry or {}).get("note") or DASH
+    e = {"value": entry["mean"], "ci_low": (entry.get("ci") or [None, None])[0],
+         "ci_high": (entry.get("ci") or [None, None])[1], "bound": entry.get("bound")}
+    text = fmt_measured(metric, e)
+    level = entry.get("ci_level")
+    if level is not None and abs(level - 0.95) > 1e-9:
+        text += f" ({level:.1%} CI)"
+    return text
+
+
+def calibration_section(summary: Mapping[str, Any]) -> Section:
+    cal = summary.get("calibration") or {}
+    sec = Section("Calibration")
+    reference = summary["settings"]["reference_objective"]
+    if not cal.get("configured"):
+        sec.paragraphs += [f"**Note:** {n}" for n in cal.get("notes") or []]
+    else:
+        verdict = {True: "**passed**", False: "**FAILED**", None: "**incomplete**"}[cal.get("passed")]
+        sec.paragraphs.append(
+            f"Calibration {verdict}. Null (A/A) control `{cal.get('null_control')}`: the reference {reference} "
+            "trained again with an independent seed stream; every metric must read \"no difference\" (a "
+            f"simultaneous CI over the {cal.get('aa_family_size', '?')} A/A checks, Bonferroni, covering no "
+            f"effect). Positive control `{cal.get('positive_control')}`: {reference} plus an explicit length "
+            "penalty, a built-in compression that must be detected ("
+            + ((cal.get("positive") or {}).get("criterion") or "compression CI above 0") + ").")
+        sec.paragraphs += [f"**WARNING — {w}**" for w in cal.get("warnings") or []]
+        sec.header = ["Control", "Metric", "Benchmark", "Measured vs " + reference, "Reads"]
+        aa = cal.get("aa") or {}
+        for metric in ("accuracy_change", "compression"):
+            for benchmark, entry in ((aa.get(metric) or {}).get("by_benchmark") or {}).items():
+                sec.rows.append([f"A/A {cal.get('null_control')}", metric.replace("_", " "), benchmark,
+                                 _fmt_entry(metric, entry), entry.get("reads", DASH)])
+        speed = aa.get("convergence_speedup")
+        if speed:
+            sec.rows.append([f"A/A {cal.get('null_control')}", "convergence speedup (steps)", "validation",
+                             _fmt_entry("convergence_speedup", speed), speed.get("reads", DASH)])
+        pos = cal.get("positive") or {}
+        for metric in ("compression", "accuracy_change"):
+            for benchmark, entry in ((pos.get(metric) or {}).get("by_benchmark") or {}).items():
+                reads = DASH
+                if "detected" in entry:
+                    reads = {True: "detected", False: "NOT detected", None: "not measured"}[entry["detected"]]
+                sec.rows.append([f"positive {cal.get('positive_control')}", metric.replace("_", " "), benchmark,
+                                 _fmt_entry(metric, entry), reads])
+        sec.notes += list(cal.get("notes") or [])
+    gains = cal.get("rl_gain") or {}
+    if gains:
+        sec.bullets.append(f"What RL did: {reference}'s accuracy gain over the warm start: " + "; ".join(
+            f"{b} {_fmt_entry('accuracy_change', e)}" for b, e in gains.items()) + ".")
+    sec.bullets.append("Written to `calibration.json` with the minimum detectable effects per benchmark.")
+    return sec
 
 
 # -- writers ----------------------------------------------------------------------------

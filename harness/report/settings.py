@@ -15,11 +15,17 @@ import yaml
 DEFAULT_REPORT = {
     "reference_objective": "grpo",
     "baseline_objectives": ["grpo", "dapo"],
+    # threshold = start + frac x (reference final - start), at least 3 validation SEs above start
     "convergence_threshold_frac": 0.95,
     "convergence_threshold": None,  # an absolute val accuracy overrides the fraction
-    "bootstrap_resamples": 10_000,
-    "bootstrap_seed": 0,
 }
+#: Report keys of earlier versions, accepted with a warning: intervals are no longer
+#: bootstrapped (harness/metrics/intervals.py says why).
+RETIRED_REPORT = {
+    "bootstrap_resamples": "intervals are Student-t over seeds now (no resampling); remove the key",
+    "bootstrap_seed": "intervals are Student-t over seeds now (no resampling); remove the key",
+}
+CALIBRATION_KEYS = ("null_control", "positive_control")
 DEFAULT_CLAIMS = "config/claims.yaml"
 
 
@@ -44,8 +50,11 @@ class ReportSettings:
     baseline_objectives: list[str] = field(default_factory=lambda: ["grpo", "dapo"])
     convergence_threshold_frac: float = 0.95
     convergence_threshold: float | None = None
-    bootstrap_resamples: int = 10_000
-    bootstrap_seed: int = 0
+    #: the run's own controls ({"null_control": name, "positive_control": name}), entries of
+    #: ``objectives``; None: calibration was not configured (the report says so)
+    calibration: dict[str, str] | None = None
+    #: validation items per check (train.val_prompts): the binomial SE of the threshold margin
+    val_items: int | None = None
     claims_path: Path | None = None
     config_path: Path | None = None
     warnings: list[str] = field(default_factory=list)
@@ -107,7 +116,8 @@ class ReportSettings:
         # Unknown keys warn rather than fail: the config schema (workflow/schemas) owns
         # strict validation, and may know report keys this module does not use.
         warnings = [
-            f"{where}: key 'report.{key}' is not used by the report (known: {sorted(DEFAULT_REPORT)})"
+            f"{where}: key 'report.{key}' is no longer used: {RETIRED_REPORT[key]}" if key in RETIRED_REPORT
+            else f"{where}: key 'report.{key}' is not used by the report (known: {sorted(DEFAULT_REPORT)})"
             for key in sorted(set(report_raw) - set(DEFAULT_REPORT))
         ]
         report = {**DEFAULT_REPORT, **report_raw}
@@ -127,12 +137,10 @@ class ReportSettings:
         if absolute is not None and (not isinstance(absolute, (int, float)) or not 0 <= absolute <= 1):
             raise fail("report.convergence_threshold", f"is {absolute!r}",
                        "use a validation accuracy in [0, 1] or leave it out")
-        resamples = report["bootstrap_resamples"]
-        if not isinstance(resamples, int) or resamples < 100:
-            raise fail("report.bootstrap_resamples", f"is {resamples!r}", "use an integer >= 100 (default 10000)")
-        bseed = report["bootstrap_seed"]
-        if not isinstance(bseed, int):
-            raise fail("report.bootstrap_seed", f"is {bseed!r}", "use an integer")
+        calibration = _calibration(cfg.get("calibration"), objectives, reference, fail)
+        val_items = (cfg.get("train") or {}).get("val_prompts") if isinstance(cfg.get("train"), Mapping) else None
+        if val_items is not None and (not isinstance(val_items, int) or isinstance(val_items, bool) or val_items < 1):
+            raise fail("train.val_prompts", f"is {val_items!r}", "use a positive integer")
 
         claims = cfg.get("claims", DEFAULT_CLAIMS)
         claims_path = resolve_path(claims, config_path) if claims else None
@@ -147,10 +155,20 @@ class ReportSettings:
             reference_objective=reference, baseline_objectives=list(baselines),
             convergence_threshold_frac=float(frac),
             convergence_threshold=None if absolute is None else float(absolute),
-            bootstrap_resamples=resamples, bootstrap_seed=bseed,
+            calibration=calibration, val_items=val_items,
             claims_path=claims_path, config_path=Path(config_path) if config_path else None,
             warnings=warnings,
         )
+
+    @property
+    def controls(self) -> list[str]:
+        """The calibration controls' entry names (trained and loaded, never ranked or audited)."""
+        return [name for name in (self.calibration or {}).values()]
+
+    @property
+    def ranked_objectives(self) -> list[str]:
+        """The objectives of the leaderboard rows and the audit: every entry but the controls."""
+        return [o for o in self.objectives if o not in self.controls]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -162,10 +180,35 @@ class ReportSettings:
             "baseline_objectives": self.baseline_objectives,
             "convergence_threshold_frac": self.convergence_threshold_frac,
             "convergence_threshold": self.convergence_threshold,
-            "bootstrap_resamples": self.bootstrap_resamples,
-            "bootstrap_seed": self.bootstrap_seed,
+            "calibration": dict(self.calibration) if self.calibration else None,
+            "val_items": self.val_items,
             "claims": str(self.claims_path) if self.claims_path else None,
         }
+
+
+def _calibration(raw: Any, objectives: Mapping[str, Any], reference: str, fail: Any) -> dict[str, str] | None:
+    """The `calibration:` block: {null_control, positive_control}, each an `objectives:` entry."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or set(raw) - set(CALIBRATION_KEYS):
+        raise fail("calibration", f"is {raw!r}",
+                   "give `calibration: {null_control: <entry>, positive_control: <entry>}`")
+    out = {}
+    for key in CALIBRATION_KEYS:
+        name = raw.get(key)
+        if name is None:
+            continue
+        if not isinstance(name, str) or name not in objectives:
+            raise fail(f"calibration.{key}", f"is {name!r}, not an entry of objectives {sorted(objectives)}",
+                       "name the entry that trains the control")
+        if name == reference:
+            raise fail(f"calibration.{key}", f"is the reference objective '{reference}'",
+                       "train the control as its own entry (the A/A control: the reference again "
+                       "with another seed_stream)")
+        out[key] = name
+    if len(set(out.values())) < len(out):
+        raise fail("calibration", f"names one entry twice ({out})", "use two different entries")
+    return out or None
 
 
 def resolve_path(value: str | Path, config_path: str | Path | None) -> Path:

@@ -51,6 +51,7 @@ def write_synthetic_results(
     steps: int = 60,
     val_every: int = 10,
     start_val_accuracy: float = 0.30,
+    val_prompts: int = 363,
     plateau_val_accuracy: float = 0.50,
     base: SyntheticObjective | None = SyntheticObjective(accuracy=0.40, length=50.0, converge_step=None),
     model: Mapping[str, Any] | None = None,
@@ -105,7 +106,8 @@ def write_synthetic_results(
             atomic_write_text(run / "metrics.jsonl", "".join(json.dumps(x) + "\n" for x in lines))
             atomic_write_json(run / "run.json", {
                 "objective": objective, "seed": seed, "hyperparams": {"eps": 0.2},
-                "config": {"train": {"steps": steps, "lr": 2e-5, "val_every": val_every}},
+                "config": {"train": {"steps": steps, "lr": 2e-5, "val_every": val_every,
+                                     "val_prompts": val_prompts}},
                 "steps": steps, "wall_s": 1.5 * steps, "rollout_tokens": tokens, "model": model,
             })
     return root
@@ -113,17 +115,21 @@ def write_synthetic_results(
 
 def synthetic_config(objectives: Sequence[str], *, seeds: Sequence[int] = (0, 1, 2),
                      benchmarks: Sequence[str] = ("math",), claims: str | None = None,
-                     resamples: int = 2000, comparison: str = "synthetic") -> dict[str, Any]:
-    """A comparison config for the synthetic results (few resamples keep tests fast)."""
+                     comparison: str = "synthetic",
+                     calibration: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A comparison config for the synthetic results; ``calibration`` names the control
+    entries ({"null_control": ..., "positive_control": ...}), which must be in ``objectives``."""
     cfg: dict[str, Any] = {
         "comparison": comparison,
         "objectives": {o: {} for o in objectives},
         "seeds": list(seeds),
         "benchmarks": list(benchmarks),
+        "train": {"suite": "math", "val_prompts": 363},
         "report": {"reference_objective": "grpo", "baseline_objectives": ["grpo", "dapo"],
-                   "convergence_threshold_frac": 0.95, "bootstrap_resamples": resamples,
-                   "bootstrap_seed": 0},
+                   "convergence_threshold_frac": 0.95},
     }
     if claims:
         cfg["claims"] = claims
+    if calibration:
+        cfg["calibration"] = dict(calibration)
     return cfg

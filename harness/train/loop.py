@@ -113,10 +113,11 @@ def score(texts: list[str], items: list[dict[str, Any]]) -> torch.Tensor:
 
 @torch.no_grad()
 def greedy_accuracy(model: torch.nn.Module, tokenizer: Any, items: list[dict[str, Any]], s: TrainSettings) -> dict[str, float]:
-    """Greedy validation accuracy and mean completion length on ``items``."""
+    """Greedy validation accuracy and mean completion length on ``items``; val_n is how many
+    items the accuracy is a mean of (the report's convergence threshold needs its standard error)."""
     r = generate(model, tokenizer, format_prompts(tokenizer, items, s.prompt_format), max_new_tokens=s.max_new_tokens, greedy=True)
     acc = score(r.texts, items)
-    return {"val_accuracy": float(acc.mean()), "val_length": float(r.lengths.float().mean())}
+    return {"val_accuracy": float(acc.mean()), "val_length": float(r.lengths.float().mean()), "val_n": len(items)}
 
 
 def _sub(r: Rollouts, idx: torch.Tensor) -> Rollouts:

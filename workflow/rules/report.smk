@@ -11,6 +11,7 @@ rule report:
         "results/leaderboard.html",
         "results/audit.md",
         "results/summary.json",
+        "results/calibration.json",
         directory("results/plots"),
     params:
         resolved=settings(config),
