@@ -177,5 +177,7 @@ def test_shared_prompt_logprobs_and_gradients_equal_hf_forward(make) -> None:
     torch.testing.assert_close(shared[0], reference[0], atol=1e-4, rtol=1e-5)
     torch.testing.assert_close(shared[1], reference[1], atol=1e-4, rtol=1e-5)
     assert max(float(g.abs().max()) for g in reference[2]) > 1e-2
+    # gradients sum over every token: float32 summation order differs between the two paths
+    # (one element of 1,280 was 6e-4 relative off on this CPU); a wrong prefix is off by far more
     for a, b in zip(shared[2], reference[2]):
-        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-3)

@@ -25,6 +25,7 @@ def make_workdir(root: Path) -> Path:
         (shutil.copytree if src.is_dir() else shutil.copy)(src, root / name)
     cfg = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
     cfg.update(objectives={"grpo": {}}, seeds=[0])
+    cfg.pop("calibration", None)  # its controls are not among these objectives
     cfg["warmstart"].update(steps=20)
     cfg["train"].update(steps=30, ckpt_every=5, val_every=10)
     (root / "kill.yaml").write_text(yaml.safe_dump(cfg))

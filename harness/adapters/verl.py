@@ -111,6 +111,7 @@ class VerlRecipe:
 RECIPES: dict[str, VerlRecipe] = {
     "grpo": VerlRecipe("token", ("eps", "eps"), "seq-mean-token-mean", kl="beta"),
     "hmpo": VerlRecipe("token", ("eps", "eps"), "seq-mean-token-mean", kl="beta"),
+    "length_penalty_control": VerlRecipe("token", ("eps", "eps"), "seq-mean-token-mean", kl="beta"),
     "dapo": VerlRecipe("token", ("eps_low", "eps_high"), "token-mean",
                        fidelity="exact (dropped groups keep their tokens in the token-mean unless algorithm.filter_groups drops them)"),
     "dr_grpo": VerlRecipe("token", ("eps", "eps"), "seq-mean-token-sum-norm", scale_by_std=False),
