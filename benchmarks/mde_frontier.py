@@ -1,0 +1,109 @@
+"""What a comparison like a finished run could detect with more or fewer seeds, and what it costs.
+
+    .venv/bin/python benchmarks/mde_frontier.py [results] [--benchmark math]
+
+From a finished run's per-item eval JSON, per objective entry and seed: accuracy and mean
+length. For every objective X other than the reference R, the per-seed paired differences
+d_s = acc(X, s) - acc(R, s) and log-length ratios log(len(X, s) / len(R, s)) give their
+spread; the pooled SD over objectives (controls included: they are entries like any other)
+is the run's measured seed-to-seed noise of a paired comparison. The minimum detectable
+effect at n seeds (80% power, two-sided alpha 0.05, paired t) is
+
+    MDE(n) = (t_{0.975, n-1} + t_{0.80, n-1}) * SD / sqrt(n)
+
+(compression's MDE is 1 - exp(-MDE on the log scale)). Minutes are the measured mean
+training + evaluation job time times entries x n, divided by the cores, plus the run's
+one-off jobs (data, warm start, report). This is a projection from one run's variance, not
+a run at each n: it says how many seeds a target MDE needs at this world's noise.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import format_table  # noqa: E402
+
+
+def per_seed(results: Path, benchmark: str) -> dict[str, dict[int, tuple[float, float]]]:
+    """{entry: {seed: (accuracy, mean length)}} from results/eval/*/seed*/<benchmark>.json."""
+    out: dict[str, dict[int, tuple[float, float]]] = {}
+    for path in sorted((results / "eval").glob(f"*/seed*/{benchmark}.json")):
+        entry, seed = path.parent.parent.name, int(path.parent.name[4:])
+        if entry == "base":
+            continue
+        items = json.loads(path.read_text())["items"]
+        scores = np.array([it["score"] for it in items], dtype=float)
+        lengths = np.array([it["length"] for it in items], dtype=float)
+        out.setdefault(entry, {})[seed] = (float(scores.mean()), float(lengths.mean()))
+    return out
+
+
+def pooled_sd(values: list[np.ndarray]) -> float:
+    """SD pooled over groups (each its own mean): sqrt(sum of squares / sum of dof)."""
+    ss = sum(float(((v - v.mean()) ** 2).sum()) for v in values if v.size > 1)
+    dof = sum(v.size - 1 for v in values if v.size > 1)
+    return math.sqrt(ss / dof) if dof else float("nan")
+
+
+def mde_factor(n: int) -> float:
+    """(t_0.975,n-1 + t_0.80,n-1) / sqrt(n): the MDE of a paired t-test per unit SD."""
+    return float(stats.t.ppf(0.975, n - 1) + stats.t.ppf(0.80, n - 1)) / math.sqrt(n)
+
+
+def job_seconds(results: Path, rule: str) -> list[float]:
+    """Wall seconds of every job of ``rule`` (results/benchmarks/<rule>.tsv or <rule>/**.tsv)."""
+    rows = []
+    root = results / "benchmarks"
+    files = list((root / rule).rglob("*.tsv")) + ([root / f"{rule}.tsv"] if (root / f"{rule}.tsv").exists() else [])
+    for tsv in files:
+        with open(tsv, newline="") as handle:
+            rows += [float(r["s"]) for r in csv.DictReader(handle, delimiter="\t")]
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", nargs="?", default="results", type=Path)
+    parser.add_argument("--benchmark", default="math")
+    parser.add_argument("--reference", default="grpo")
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--seeds", default="3,4,5,8,10,15,20")
+    args = parser.parse_args()
+    data = per_seed(args.results, args.benchmark)
+    if args.reference not in data:
+        print(f"no eval of the reference {args.reference!r} under {args.results}/eval", file=sys.stderr)
+        return 2
+    ref = data[args.reference]
+    acc_d, len_d = [], []
+    for entry, seeds in data.items():
+        if entry == args.reference:
+            continue
+        common = sorted(set(seeds) & set(ref))
+        acc_d.append(np.array([seeds[s][0] - ref[s][0] for s in common]) * 100)
+        len_d.append(np.array([math.log(seeds[s][1] / ref[s][1]) for s in common]))
+    sd_acc, sd_len = pooled_sd(acc_d), pooled_sd(len_d)
+    n_entries = len(data)
+    per_job = (np.mean(job_seconds(args.results, "train")) + np.mean(job_seconds(args.results, "eval") or [0.0]))
+    one_off = sum(sum(job_seconds(args.results, rule)) for rule in ("data", "base_model", "report"))
+    print(f"{args.results}: {n_entries} entries, {len(ref)} seeds; pooled SD of paired differences vs "
+          f"{args.reference}: accuracy {sd_acc:.2f} pts, log length {sd_len:.3f}; "
+          f"mean train+eval job {per_job:.0f} s; one-off jobs {one_off:.0f} s; {args.cores} cores")
+    rows = []
+    for n in (int(x) for x in args.seeds.split(",")):
+        f = mde_factor(n)
+        minutes = (per_job * n_entries * n / args.cores + one_off) / 60
+        rows.append([n, f"{f * sd_acc:.1f}", f"{100 * (1 - math.exp(-f * sd_len)):.1f}", f"{minutes:.0f}"])
+    print(format_table(["seeds", "MDE accuracy (pts)", "MDE compression (%)", "minutes (projected)"], rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
