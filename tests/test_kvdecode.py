@@ -178,6 +178,7 @@ def test_shared_prompt_logprobs_and_gradients_equal_hf_forward(make) -> None:
     torch.testing.assert_close(shared[1], reference[1], atol=1e-4, rtol=1e-5)
     assert max(float(g.abs().max()) for g in reference[2]) > 1e-2
     # gradients sum over every token: float32 summation order differs between the two paths
-    # (one element of 1,280 was 6e-4 relative off on this CPU); a wrong prefix is off by far more
+    # and between runs (single elements 1.3e-4 and 1.6e-4 off, on two runs on this CPU); a
+    # wrong prefix is off by the gradient's own size (> 1e-2, asserted above)
     for a, b in zip(shared[2], reference[2]):
-        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-3)
+        torch.testing.assert_close(a, b, atol=5e-4, rtol=1e-3)
