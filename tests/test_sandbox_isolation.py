@@ -20,7 +20,8 @@ import time
 import pytest
 
 from verifiers import code_verifier, sandbox, verify
-from verifiers.code_verifier import CodeWorkerPool, _descendants, _process_table
+from verifiers.code_verifier import CodeWorkerPool, _descendants
+from verifiers.sandbox import process_table as _process_table
 
 AS_ROOT = os.geteuid() == 0
 SECRET, PUBLIC = "root only: the sandbox must not read this", "world readable"

@@ -17,7 +17,8 @@ import time
 import pytest
 
 from verifiers import code_verifier, sandbox, verify
-from verifiers.code_verifier import _descendants, _process_table
+from verifiers.code_verifier import _descendants
+from verifiers.sandbox import process_table as _process_table
 
 SPAWNS_THREADS = textwrap.dedent("""
     import threading, time

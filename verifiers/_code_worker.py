@@ -704,17 +704,8 @@ def become_subreaper() -> None:
 
 
 def _children() -> list[int]:
-    me, found = os.getpid(), []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as handle:
-                    stat = handle.read()
-            except OSError:
-                continue
-            if int(stat[stat.rindex(b")") + 2:].split()[1]) == me:
-                found.append(int(entry))
-    return found
+    me = os.getpid()
+    return [pid for pid, (parent, _) in sandbox.process_table().items() if parent == me]
 
 
 def reap_orphans(timeout_s: float = 2.0) -> None:

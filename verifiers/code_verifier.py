@@ -29,19 +29,6 @@ _FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)```", re.DOTALL | re
 _pool: WorkerPool | None = None
 
 
-def _process_table() -> dict[int, tuple[int, str]]:
-    """pid -> (parent pid, state letter) for every process this host shows."""
-    table = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as handle:
-                    stat = handle.read()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(b")") + 2:].split()
-            table[int(entry)] = (int(fields[1]), fields[0].decode())
-    return table
 
 
 def _descendants(root: int, table: dict[int, tuple[int, str]]) -> set[int]:
@@ -70,7 +57,7 @@ def kill_process_tree(root: int, timeout_s: float = 5.0) -> None:
     pidfds: dict[int, int] = {}
     try:
         while time.monotonic() < stop_deadline:
-            table = _process_table()
+            table = sandbox.process_table()
             new = ({root} | _descendants(root, table)) - set(pidfds)
             for pid in new:
                 try:

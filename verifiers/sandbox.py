@@ -664,6 +664,23 @@ def run_in_sandbox(code: str, *, extra_ro_binds: Sequence[tuple[str, str]] = (),
                       stderr.decode(errors="replace"), uids)
 
 
+def process_table() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, state letter) for every process /proc shows (a process that ends
+    while it is read is left out)."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as handle:
+                    stat = handle.read()
+            except OSError:
+                continue
+            # the command name may hold spaces and parentheses: fields start after the last ")"
+            fields = stat[stat.rindex(b")") + 2:].split()
+            table[int(entry)] = (int(fields[1]), fields[0].decode())
+    return table
+
+
 @lru_cache(maxsize=1)
 def sandbox_problem() -> str | None:
     """None if bwrap starts a sandboxed interpreter here as an unprivileged host user,
