@@ -26,10 +26,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import format_table  # noqa: E402
+
+from harness.metrics.intervals import TStat  # noqa: E402  (the report's one MDE definition)
 
 
 def per_seed(results: Path, benchmark: str) -> dict[str, dict[int, tuple[float, float]]]:
@@ -53,9 +54,11 @@ def pooled_sd(values: list[np.ndarray]) -> float:
     return math.sqrt(ss / dof) if dof else float("nan")
 
 
-def mde_factor(n: int) -> float:
-    """(t_0.975,n-1 + t_0.80,n-1) / sqrt(n): the MDE of a paired t-test per unit SD."""
-    return float(stats.t.ppf(0.975, n - 1) + stats.t.ppf(0.80, n - 1)) / math.sqrt(n)
+def mde_at(sd: float, n: int) -> float:
+    """MDE of a paired comparison at ``n`` seeds whose per-seed differences have SD ``sd``:
+    (t_0.975,n-1 + t_0.80,n-1) x sd / sqrt(n), by the report's own TStat.mde (no test-set
+    term: the pooled SD already holds each seed's own item noise)."""
+    return TStat(0.0, sd ** 2, 0.0, n).mde()
 
 
 def job_seconds(results: Path, rule: str) -> list[float]:
@@ -98,9 +101,9 @@ def main() -> int:
           f"mean train+eval job {per_job:.0f} s; one-off jobs {one_off:.0f} s; {args.cores} cores")
     rows = []
     for n in (int(x) for x in args.seeds.split(",")):
-        f = mde_factor(n)
         minutes = (per_job * n_entries * n / args.cores + one_off) / 60
-        rows.append([n, f"{f * sd_acc:.1f}", f"{100 * (1 - math.exp(-f * sd_len)):.1f}", f"{minutes:.0f}"])
+        rows.append([n, f"{mde_at(sd_acc, n):.1f}", f"{100 * (1 - math.exp(-mde_at(sd_len, n))):.1f}",
+                     f"{minutes:.0f}"])
     print(format_table(["seeds", "MDE accuracy (pts)", "MDE compression (%)", "minutes (projected)"], rows))
     return 0
 
