@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from verifiers import STATUSES, Verdict, verify, verify_batch
 from verifiers import _science_worker, science_verifier
 from verifiers.answer_extraction import MAX_RESPONSE_CHARS
-from verifiers.science_verifier import _from_reply, science_pool
+from verifiers.science_verifier import science_pool
+from verifiers.verdict import from_worker_reply
 from verifiers.worker_pool import Lost, Timeout
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -278,6 +279,10 @@ def test_science_workers_run_under_the_address_space_limit():
         line = next(l for l in text.splitlines() if l.startswith("Max address space"))
         limits.append(int(line.split()[3]))
     assert limits and all(limit == _science_worker.WORKER_ADDRESS_SPACE_BYTES for limit in limits)
+
+
+def _from_reply(reply):
+    return from_worker_reply(reply, "science check", max_detail=300)
 
 
 def test_memory_and_time_failures_map_to_their_statuses():

@@ -32,8 +32,8 @@ from functools import lru_cache
 from verifiers.answer_extraction import (MAX_ANSWER_CHARS, AnswerTooLarge, MalformedBox,
                                          NumberLiteral, extract_answer, numbers_match,
                                          parse_number_literal)
-from verifiers.verdict import Verdict, failed, right, wrong
-from verifiers.worker_pool import Lost, Timeout, WorkerPool
+from verifiers.verdict import Verdict, failed, from_worker_reply, right, wrong
+from verifiers.worker_pool import WorkerPool
 
 DEFAULT_TIMEOUT_S = 5.0
 MAX_NESTING_DEPTH = 40  # deeper brackets are a parse_error before any parser sees them
@@ -118,16 +118,6 @@ def _triage(response: str, reference: str, prompt: str | None = None) -> Verdict
     return extracted.text, reference
 
 
-def _from_reply(reply) -> Verdict:
-    if isinstance(reply, Timeout):
-        return failed("timeout", f"math check exceeded {reply.seconds:g} s")
-    if isinstance(reply, Lost):
-        return failed("memory_limit" if "code -9" in reply.detail else "internal_error",
-                      reply.detail)
-    score = 1.0 if reply.get("score") == 1.0 and reply.get("status") == "ok" else 0.0
-    return Verdict(score, reply.get("status", "internal_error"), reply.get("detail", ""))
-
-
 def verify_math_batch(responses: list[str], references: list,
                       timeout_s: float = DEFAULT_TIMEOUT_S) -> list[Verdict]:
     verdicts: list[Verdict | None] = [None] * len(responses)
@@ -143,7 +133,7 @@ def verify_math_batch(responses: list[str], references: list,
         pairs = list(pending)
         replies = math_pool().run([{"answer": a, "reference": r} for a, r in pairs], timeout_s)
         for pair, reply in zip(pairs, replies):
-            verdict = _from_reply(reply)
+            verdict = from_worker_reply(reply, "math check")
             for index in pending[pair]:
                 verdicts[index] = verdict
     return verdicts  # type: ignore[return-value]

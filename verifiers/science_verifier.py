@@ -32,8 +32,8 @@ from dataclasses import dataclass
 
 from verifiers._science_worker import MAX_INPUT_CHARS, collapse_whitespace
 from verifiers.answer_extraction import AnswerTooLarge, MalformedBox, extract_answer
-from verifiers.verdict import STATUSES, Verdict, failed, right, wrong
-from verifiers.worker_pool import Lost, Timeout, WorkerPool
+from verifiers.verdict import Verdict, failed, from_worker_reply, right, wrong
+from verifiers.worker_pool import WorkerPool
 
 DEFAULT_REL_TOL = 1e-2
 DEFAULT_TIMEOUT_S = 5.0
@@ -225,19 +225,6 @@ def _triage(response: str, reference: ScienceReference) -> Verdict | tuple:
     return answer, fallback, reference.answer, reference.rel_tol, reference.abs_tol
 
 
-def _from_reply(reply) -> Verdict:
-    if isinstance(reply, Timeout):
-        return failed("timeout", f"science check exceeded {reply.seconds:g} s")
-    if isinstance(reply, Lost):  # SIGKILL (-9) while busy: the kernel, for memory
-        return failed("memory_limit" if "code -9" in reply.detail else "internal_error",
-                      reply.detail)
-    status = reply.get("status") if isinstance(reply, dict) else None
-    if status not in STATUSES:
-        return failed("internal_error", f"malformed worker reply {reply!r:.80}")
-    score = 1.0 if reply.get("score") == 1.0 and status == "ok" else 0.0
-    return Verdict(score, status, str(reply.get("detail", ""))[:300])
-
-
 def verify_science_batch(responses: list[str], references: list,
                          timeout_s: float = DEFAULT_TIMEOUT_S) -> list[Verdict]:
     """One Verdict per (response, reference); quantity checks go to the worker pool, each
@@ -256,7 +243,7 @@ def verify_science_batch(responses: list[str], references: list,
                      "rel_tol": rel_tol, "abs_tol": abs_tol}
                     for answer, fallback, expected, rel_tol, abs_tol in keys]
         for key, reply in zip(keys, science_pool().run(requests, timeout_s)):
-            verdict = _from_reply(reply)
+            verdict = from_worker_reply(reply, "science check", max_detail=300)
             for index in pending[key]:
                 verdicts[index] = verdict
     return verdicts  # type: ignore[return-value]

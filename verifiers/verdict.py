@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 STATUSES = frozenset({
     "ok",                 # the check completed; score says right (1.0) or wrong (0.0)
@@ -47,3 +48,23 @@ def wrong(detail: str = "") -> Verdict:
 
 def failed(status: str, detail: str) -> Verdict:
     return Verdict(0.0, status, detail)
+
+
+def from_worker_reply(reply: Any, check: str, max_detail: int | None = None) -> Verdict:
+    """The Verdict of a killable worker's reply (`verifiers.worker_pool`): its deadline
+    passed (timeout), it was SIGKILLed while busy (the kernel, for memory: memory_limit) or
+    died otherwise (internal_error), or it answered {"status", "score", "detail"}; a reply
+    with a status outside STATUSES is an internal_error, never a raise. ``check`` names the
+    check in the timeout's detail; ``max_detail`` caps the detail's length."""
+    from verifiers.worker_pool import Lost, Timeout
+
+    if isinstance(reply, Timeout):
+        return failed("timeout", f"{check} exceeded {reply.seconds:g} s")
+    if isinstance(reply, Lost):
+        return failed("memory_limit" if "code -9" in reply.detail else "internal_error", reply.detail)
+    status = reply.get("status") if isinstance(reply, dict) else None
+    if status not in STATUSES:
+        return failed("internal_error", f"malformed worker reply {reply!r:.80}")
+    score = 1.0 if reply.get("score") == 1.0 and status == "ok" else 0.0
+    detail = str(reply.get("detail", ""))
+    return Verdict(score, status, detail if max_detail is None else detail[:max_detail])
