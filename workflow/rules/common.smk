@@ -1,5 +1,11 @@
 import json
+import os
+import sys
 from harness import config as hc
+
+# The rules call the `harness` console script of the environment snakemake runs in, so
+# `.venv/bin/snakemake` works from a shell where the venv is not activated.
+os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
 
 OBJECTIVES = list(config["objectives"])
 SEEDS = [int(s) for s in config["seeds"]]
