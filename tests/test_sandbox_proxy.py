@@ -242,6 +242,12 @@ def test_hash_flooding_reply_is_refused_in_linear_time(items, status):
     assert elapsed < 5.0, elapsed
 
 
+def _seconds(function, argument) -> float:
+    started = time.perf_counter()
+    function(argument)
+    return time.perf_counter() - started
+
+
 @pytest.mark.parametrize("make_key", [
     lambda k: k * P + 1,
     lambda k: -(k * P) - 5,
@@ -258,15 +264,16 @@ def test_decoder_refuses_keys_that_all_hash_alike(make_key):
                  {"t": "frozenset", "v": [encode(key) for key in keys]},
                  {"t": "dict", "v": [[encode(key), 0] for key in keys]},
                  {"t": "list", "v": [{"t": "set", "v": [encode(key) for key in keys]}]}):
-        started = time.perf_counter()
-        decode(json.loads(json.dumps(as_list)))
-        honest_s = time.perf_counter() - started
-        started = time.perf_counter()
-        with pytest.raises(ReplyLimit):
-            decode(json.loads(json.dumps(wire)))
+        honest_s = min(_seconds(decode, json.loads(json.dumps(as_list))) for _ in range(3))
+        refused_s = []
+        for _ in range(3):  # best of three: one stall of a busy machine is not the decoder's cost
+            started = time.perf_counter()
+            with pytest.raises(ReplyLimit):
+                decode(json.loads(json.dumps(wire)))
+            refused_s.append(time.perf_counter() - started)
         # refused at about the cost of decoding the same keys into a list (relative, so a busy
         # machine does not fail it); building the set would take ~5000^2/2 comparisons, seconds
-        assert time.perf_counter() - started < 20 * honest_s + 0.2
+        assert min(refused_s) < 20 * honest_s + 0.2
 
 
 def test_decoder_keeps_honest_hash_collisions():
