@@ -5,6 +5,7 @@ Contract (relied on by the trainer, tests and outside checks)::
     obj = harness.objectives.get("grpo", beta=0.0)
     rewards = obj.shape_rewards(batch)          # [B]
     loss, metrics = obj.loss(batch)             # scalar tensor, dict[str, float]
+    obj.mechanism                               # metric keys saying how much its mechanism acted
 
 An objective is a small class composed of the pure tensor functions in
 ``harness.objectives.parts``. It declares in ``needs`` which extra signals the
@@ -162,6 +163,12 @@ class Objective:
     name: ClassVar[str] = ""
     needs: ClassVar[frozenset[str]] = frozenset()
     provenance: ClassVar[Provenance]
+    #: Keys of the per-step metrics (``loss``'s dict, or the trainer's own ``groups_dropped``)
+    #: that measure how much this objective's distinguishing mechanism acted on a batch: a
+    #: share of tokens or sequences, or the size of a term. All zero on a step means the
+    #: mechanism did not act on that step; the leaderboard reports it per run. Empty: the
+    #: objective has no conditional mechanism (it acts the same way on every batch).
+    mechanism: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **hyperparams: Any) -> None:
         self._hyperparams = dict(hyperparams)

@@ -202,6 +202,12 @@ def sample_groups(
     return concat_rollouts(parts, tokenizer.pad_token_id), torch.cat(rewards), torch.cat(kept), rounds
 
 
+def mean_metrics(logged: list[dict[str, float]]) -> dict[str, float]:
+    """Each key's mean over the dicts that have it (one dict per micro-batch or minibatch)."""
+    keys = dict.fromkeys(k for d in logged for k in d)
+    return {k: sum(d[k] for d in logged if k in d) / sum(1 for d in logged if k in d) for k in keys}
+
+
 def sampling_seed(seed: int, seed_stream: int) -> int:
     """The seed of torch/numpy/random for (seed, stream); stream 0 is the seed itself, so
     existing runs keep their numbers. Other streams are far apart from any plain seed."""
@@ -252,6 +258,9 @@ def train(s: TrainSettings) -> dict[str, Any]:
         signals = rollout_signals(model, ref_model, tokenizer, r, needs, s) if used.numel() else {}
 
         metrics: dict[str, float] = {}
+        # every minibatch's and micro-batch's metrics, averaged below: a mechanism that acts
+        # only on later minibatches (TEPO's entropy mask) must not be hidden by the first one
+        logged: list[dict[str, float]] = []
         if used.numel():
             # minibatches are whole groups, so group statistics stay intact
             groups = torch.arange(chosen.numel(), device=device).view(-1, s.group_size)
@@ -284,12 +293,14 @@ def train(s: TrainSettings) -> dict[str, Any]:
                         },
                         **full,
                     )
-                    loss, metrics = objective.loss(batch)
+                    loss, micro_metrics = objective.loss(batch)
                     loss.backward()
                     loss_sum += float(loss.detach())
+                    logged.append(micro_metrics)
                 grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), s.grad_clip)
                 opt.step()
-                metrics = {"loss": loss_sum, "grad_norm": float(grad_norm), **metrics}
+                logged.append({"loss": loss_sum, "grad_norm": float(grad_norm)})
+            metrics = mean_metrics(logged)
         shaped = objective.shape_rewards(
             objectives.RolloutBatch(
                 logprobs=torch.zeros_like(all_rollouts.completion_mask),
@@ -304,6 +315,8 @@ def train(s: TrainSettings) -> dict[str, Any]:
             "accuracy_train": float(all_rewards.mean()),
             "response_length": float(all_rollouts.lengths.float().mean()),
             "groups_kept": int(used.numel()),
+            # groups the objective's filter refused (DAPO's dynamic sampling), over all sampling rounds
+            "groups_dropped": int(keep_groups.numel() - keep_groups.sum()),
             **({"sampling_rounds": rounds} if rounds > 1 else {}),
             "rollout_tokens": tokens,
             "wall_s": time.time() - t_start,
