@@ -277,3 +277,42 @@ def test_leaderboard_mde_is_the_paired_t_power_formula_of_the_observed_differenc
     mde = mde_summary(comparison)["math"]["accuracy_change"]
     assert mde["up"] == pytest.approx(factor * se) and mde["down"] == pytest.approx(-factor * se)
     assert mde["n_seeds"] == 4
+
+
+def _set_mechanism(results: Path, objective: str, keys: list[str], values: dict[int, list[float]],
+                   beta: float = 0.0) -> None:
+    """Give every seed's run of ``objective`` mechanism keys and per-step values (values[seed][step - 1])."""
+    for seed, per_step in values.items():
+        run = results / "runs" / objective / f"seed{seed}"
+        lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+        for line in lines:
+            if line["step"] > 0:
+                line.update({k: per_step[line["step"] - 1] for k in keys})
+        (run / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+        info = json.loads((run / "run.json").read_text())
+        info.update({"mechanism": keys, "hyperparams": {**info["hyperparams"], "beta": beta}})
+        (run / "run.json").write_text(json.dumps(info))
+
+
+def test_leaderboard_says_whether_each_mechanism_acted(tmp_path: Path) -> None:
+    config, results = _setup(tmp_path)
+    steps = len([x for x in (results / "runs" / "tepo" / "seed0" / "metrics.jsonl").read_text().splitlines()]) - 1
+    # tepo: its mask fired on every 4th step of seeds 0 and 1, never on seed 2 -> 2/3 seeds
+    fired = [0.1 if (i + 1) % 4 == 0 else 0.0 for i in range(steps)]
+    _set_mechanism(results, "tepo", ["kl_mask_frac"], {0: fired, 1: fired, 2: [0.0] * steps}, beta=0.04)
+    # dapo: never a penalty, never a dropped group -> inactive on every seed
+    _set_mechanism(results, "dapo", ["overlong_frac", "groups_dropped"], {s: [0.0] * steps for s in range(3)})
+    _set_mechanism(results, "grpo", [], {s: [0.0] * steps for s in range(3)})
+    assert _run(config, results, "--no-mlflow") == 0
+    mech = json.loads((results / "summary.json").read_text())["mechanisms"]
+    expected_share = 2 * (steps // 4) / (3 * steps)  # fired steps over all logged steps, pooled over seeds
+    assert mech["tepo"]["status"] == "partly active" and mech["tepo"]["seeds_active"] == 2
+    assert abs(mech["tepo"]["active_steps"] - expected_share) < 1e-12
+    assert abs(mech["tepo"]["means"]["kl_mask_frac"] - 0.1 * expected_share) < 1e-12
+    assert mech["tepo"]["beta"] == 0.04
+    assert mech["dapo"]["status"] == "inactive" and mech["grpo"]["status"] == "always"
+    md = (results / "leaderboard.md").read_text()
+    assert "**Mechanism never acted:** dapo." in md
+    assert f"{expected_share:.0%} of steps, 2/3 seeds" in md and "## Mechanism activity (training)" in md
+    tepo_row = next(line for line in md.splitlines() if line.startswith("| tepo | 0.04 |"))
+    assert "kl_mask_frac" in tepo_row

@@ -476,6 +476,53 @@ def calibration_summary(comparison: Comparison) -> dict[str, Any]:
     return out
 
 
+def _mechanism_keys(run_info: dict[str, Any], entry: str) -> list[str] | None:
+    """The run's mechanism metric keys: run.json's list, else the registered objective's (older runs)."""
+    if "mechanism" in run_info:
+        return [str(k) for k in run_info["mechanism"]]
+    from harness import objectives  # only for runs written before run.json carried the keys
+
+    name = run_info.get("registered_objective") or entry
+    return list(objectives.get(name).mechanism) if name in objectives.available() else None
+
+
+def mechanism_summary(comparison: Comparison) -> dict[str, Any]:
+    """Per entry: how often its distinguishing mechanism acted during training, and its KL weight.
+
+    A training step counts as active when any of the objective's ``mechanism`` metrics is
+    non-zero on it. Per entry: ``status`` "active" (active on some step of every seed),
+    "partly active" (some seeds only), "inactive" (on no step of any seed: a comparison
+    with it says nothing about its mechanism), "always" (no conditional mechanism: it acts
+    the same way on every batch), "unknown" (the metrics were not logged); ``active_steps``
+    the share of logged training steps it acted on, pooled over seeds; ``means`` each
+    metric's mean over those steps; ``beta`` the KL coefficient from run.json.
+    """
+    out: dict[str, Any] = {}
+    for entry in comparison.objectives + comparison.settings.controls:
+        runs = [run for (objective, _), run in sorted(comparison.loaded.runs.items()) if objective == entry]
+        if not runs:
+            continue
+        keys = _mechanism_keys(runs[0].info, entry)
+        betas = sorted({float(run.info.get("hyperparams", {}).get("beta", 0.0) or 0.0) for run in runs})
+        row: dict[str, Any] = {"keys": keys, "beta": betas[0] if len(betas) == 1 else betas}
+        if keys == []:
+            out[entry] = {**row, "status": "always"}
+            continue
+        steps = [[m for m in run.metrics if m.get("step", 0) > 0 and any(k in m for k in keys or [])] for run in runs]
+        if keys is None or not any(steps):
+            out[entry] = {**row, "status": "unknown"}
+            continue
+        active = [[any(float(m.get(k) or 0.0) != 0.0 for k in keys) for m in ms] for ms in steps]
+        pooled = [a for seed in active for a in seed]
+        seeds_active = sum(any(seed) for seed in active)
+        status = ("inactive" if seeds_active == 0 else "active" if seeds_active == len(active) else "partly active")
+        means = {k: float(np.mean([float(m[k]) for ms in steps for m in ms if k in m]))
+                 for k in keys if any(k in m for ms in steps for m in ms)}
+        out[entry] = {**row, "status": status, "active_steps": sum(pooled) / len(pooled),
+                      "steps_logged": len(pooled), "seeds_active": seeds_active, "seeds": len(active), "means": means}
+    return out
+
+
 def threshold_summary(comparison: Comparison) -> dict[str, Any] | None:
     info = comparison.threshold_info
     if info is None:
@@ -508,6 +555,7 @@ def build_summary(comparison: Comparison, claims: ClaimsFile | None) -> dict[str
             "objectives": {o: comparison.convergence_estimates(o) for o in comparison.objectives},
         },
         "calibration": calibration_summary(comparison),
+        "mechanisms": mechanism_summary(comparison),
         "missing": [m.to_dict(root) for m in comparison.loaded.missing],
         "audit": [row.to_dict() for row in audit_claims(claims, comparison)] if claims else [],
         "claims_file": str(claims.path) if claims and claims.path else None,

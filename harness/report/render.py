@@ -213,11 +213,18 @@ def leaderboard_sections(summary: Mapping[str, Any]) -> list[Section]:
             "this run can and cannot tell apart.")
     if absent_baselines:
         intro.paragraphs.append(f"No speedup vs {', '.join(absent_baselines)}: not in this comparison.")
+    inactive = [o for o in summary["objectives"] if ((summary.get("mechanisms") or {}).get(o) or {}).get("status") == "inactive"]
+    if inactive:
+        intro.paragraphs.append(
+            f"**Mechanism never acted:** {', '.join(inactive)}. Its distinguishing mechanism was zero on every "
+            "training step of every seed, so a difference (or none) says nothing about that mechanism; see "
+            "Mechanism activity.")
     sections.append(intro)
 
     header = ["Objective", "Seeds", "Accuracy %", "Gain vs base (pts)", "Mean length (tok)",
               "Length if correct (tok)", f"Compression vs {reference}", f"Δ accuracy vs {reference} (pts)",
-              "Steps to threshold"] + [f"Speedup vs {b}" for b in baselines]
+              "Steps to threshold"] + [f"Speedup vs {b}" for b in baselines] + ["Mechanism"]
+    mechanisms = summary.get("mechanisms") or {}
 
     for benchmark, bench in summary["benchmarks"].items():
         sec = Section(f"Benchmark: {benchmark}")
@@ -230,7 +237,7 @@ def leaderboard_sections(summary: Mapping[str, Any]) -> list[Section]:
         if base:
             sec.rows.append([base.get("label", "base (warm start)"), "1", fmt_accuracy(base["accuracy"]), DASH,
                              fmt_length(base["mean_length"]), fmt_length(base["mean_length_correct"]),
-                             DASH, DASH, DASH] + [DASH] * len(baselines))
+                             DASH, DASH, DASH] + [DASH] * len(baselines) + [DASH])
         else:
             sec.notes.append("The warm-start model has no evaluation on this benchmark: no gain vs base.")
         for row in bench["rows"]:
@@ -257,7 +264,7 @@ def leaderboard_sections(summary: Mapping[str, Any]) -> list[Section]:
                 DASH if is_ref else fmt_percent(row["compression_vs_reference"]),
                 DASH if is_ref else fmt_points(row["accuracy_change_vs_reference"]),
                 fmt_cost(steps),
-            ] + speedups)
+            ] + speedups + [fmt_mechanism(mechanisms.get(objective))])
             if row["missing"]:
                 sec.notes.append(f"{objective}: partial: missing " +
                                  ", ".join(f"`{m['path']}`" for m in row["missing"]))
@@ -308,6 +315,8 @@ def leaderboard_sections(summary: Mapping[str, Any]) -> list[Section]:
         psec.images = [(p.rsplit("/", 1)[-1].removesuffix(".png").replace("_", " "), p) for p in plots]
         sections.append(psec)
 
+    if mechanisms:
+        sections.append(mechanism_section(summary))
     sections.append(calibration_section(summary))
 
     method = Section("Method")
@@ -479,6 +488,43 @@ def _fmt_entry(metric: str, entry: Mapping[str, Any] | None) -> str:
     if level is not None and abs(level - 0.95) > 1e-9:
         text += f" ({level:.1%} CI)"
     return text
+
+
+def fmt_mechanism(m: Mapping[str, Any] | None) -> str:
+    """One leaderboard cell: whether the objective's distinguishing mechanism acted in training."""
+    if not m:
+        return DASH
+    status = m.get("status")
+    if status == "always":
+        return "always (unconditional)"
+    if status == "unknown":
+        return "not logged"
+    if status == "inactive":
+        return "**never acted**"
+    share = f"{m['active_steps']:.0%} of steps"
+    return share if status == "active" else f"{share}, {m['seeds_active']}/{m['seeds']} seeds"
+
+
+def mechanism_section(summary: Mapping[str, Any]) -> Section:
+    """How much each objective's distinguishing mechanism did during training (metrics.jsonl)."""
+    sec = Section("Mechanism activity (training)")
+    sec.paragraphs.append(
+        "Each objective names the per-step metrics that measure its distinguishing mechanism (`mechanism` in its "
+        "file; e.g. TEPO's share of KL-masked tokens, DAPO's overlong-penalised sequences and dropped groups). "
+        "A step is active when any of them is non-zero; means are over all logged steps and seeds. "
+        "\"always\": the objective has no conditional mechanism. β is the KL coefficient each objective trains "
+        "with (the papers differ).")
+    sec.header = ["Objective", "β (KL)", "Active", "Mechanism metrics (mean over steps)"]
+    for objective in summary["objectives"]:  # controls: summary.json's "mechanisms"
+        m = (summary.get("mechanisms") or {}).get(objective)
+        if not m:
+            continue
+        beta = m.get("beta")
+        beta_s = ", ".join(f"{b:g}" for b in beta) if isinstance(beta, list) else f"{beta:g}"
+        means = m.get("means") or {}
+        detail = ", ".join(f"{k} {_num(v, '.3g')}" for k, v in means.items()) or ", ".join(m.get("keys") or []) or DASH
+        sec.rows.append([objective, beta_s, fmt_mechanism(m), detail])
+    return sec
 
 
 def calibration_section(summary: Mapping[str, Any]) -> Section:

@@ -350,6 +350,7 @@ def train(s: TrainSettings) -> dict[str, Any]:
         "rollout_tokens": tokens,
         "model": {"name": describe_model(model), "params": count_parameters(model)},
         "needs": sorted(needs),
+        "mechanism": list(objective.mechanism),
         "rollout_backend": "hf" if backend is None else getattr(backend, "name", type(backend).__name__),
     }
     atomic_write_json(out / "run.json", summary)
