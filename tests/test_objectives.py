@@ -224,7 +224,14 @@ def test_name_check_catches_identifiers_and_strings() -> None:
     assert "grpo" not in _names_in_python("# like grpo, we clip\nx = 1\n")
 
 
-def test_math_sanity_of_helpers() -> None:
-    # guards the helpers above against silently testing nothing
-    assert math.isclose(float(_adv(torch.tensor([1.0, 0.0, 0.0, 0.0])).sum()), 0.0, abs_tol=1e-6)
-    assert parts.token_mean(torch.ones(2, 3), torch.ones(2, 3)) == 1
+def test_expected_value_helpers_match_hand_computed_numbers() -> None:
+    # _adv and _centred_unit build the expected values above; check them against numbers worked by hand.
+    # One group of G = 4 with rewards 1,0,0,0: mean 1/4, unbiased std sqrt((9/16 + 3/16) / 3) = 1/2.
+    assert G == 4
+    a = _adv(torch.tensor([1.0, 0.0, 0.0, 0.0])).flatten()
+    torch.testing.assert_close(a, torch.tensor([0.75, -0.25, -0.25, -0.25]) / 0.5001)
+    torch.testing.assert_close(_adv(torch.tensor([1.0, 0.0, 0.0, 0.0]), std=False).flatten(),
+                               torch.tensor([0.75, -0.25, -0.25, -0.25]))
+    # x = [1, 2, 3, 10] centred: [-3, -2, -1, 6], norm sqrt(50)
+    c = _centred_unit(torch.tensor([[1.0, 2.0, 3.0, 10.0]]), torch.ones(1, 4))
+    torch.testing.assert_close(c, torch.tensor([[-3.0, -2.0, -1.0, 6.0]]) / math.sqrt(50.0))
