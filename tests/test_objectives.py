@@ -184,12 +184,6 @@ def test_iapo_on_policy_gradient_is_token_advantage_over_batch_token_count() -> 
     _check("iapo", A / b.mask.sum(), lambda_s=0.7, lambda_c=0.3, beta=0.0)
 
 
-def test_hmpo_on_policy_gradient_is_grpo_on_shaped_rewards() -> None:
-    b = random_batch()
-    shaped = objectives.get("hmpo").shape_rewards(b)
-    _check("hmpo", _adv(shaped) / (b.mask.shape[0] * b.lengths[:, None]))
-
-
 # ---------------------------------------------------------------- the trainer never names an objective
 
 

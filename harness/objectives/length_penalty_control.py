@@ -8,6 +8,8 @@ Provenance
 - Equation: R_i = c_i * (1 - coef * L_i / L_max), then GRPO on R (group-normalised
   advantage, token ratio clip, seq-mean-token-mean). c_i = 1 if the verifier score > 0.5;
   L_i the completion length, L_max = ``batch.extras["max_new_tokens"]``.
+- Exact: nothing: the arena's own control, not from a paper (GRPO's parts are unchanged;
+  only the reward is shaped).
 - Why multiplicative (only correct answers pay for length): a wrong answer earns 0 whatever
   its length, so the penalty never makes a short wrong answer beat a long right one
   (with coef < 1 a correct answer always earns more than any wrong one).
@@ -25,10 +27,12 @@ from harness.objectives.grpo import GRPO
 
 @register("length_penalty_control")
 class LengthPenaltyControl(GRPO):
+    #: none: a calibration control whose penalty acts on every correct rollout of every batch
+    mechanism = ()
     provenance = Provenance(
         paper="none (calibration control: GRPO + explicit length penalty)",
         equation="R = c * (1 - coef * L / L_max); GRPO on R",
-        exact="GRPO's parts unchanged; only the reward is shaped",
+        exact="nothing (no paper): GRPO's parts unchanged; only the reward is shaped",
         reconstructed="nothing: the arena's own control with a known effect (compression)",
         defaults_source="coef 0.5 chosen so the effect is detectable at the default scale",
     )

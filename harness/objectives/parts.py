@@ -220,7 +220,9 @@ def entropy_credit_weights(
     h = entropy.detach().float().clamp(min=0.0).pow(phi) * mask
     total = h.sum(-1, keepdim=True)
     lens = mask.sum(-1, keepdim=True)
-    share = torch.where(total > 0, lens * h / total.clamp(min=1e-12), torch.ones_like(h))
+    # a total below 1e-12 (e.g. entropies ~1e-8 with phi 2) would be clamped and lose the mean-1
+    # property: such a sequence is treated as zero-entropy (w = 1)
+    share = torch.where(total > 1e-12, lens * h / total.clamp(min=1e-12), torch.ones_like(h))
     return ((1.0 - alpha) + alpha * share) * mask
 
 
