@@ -135,12 +135,6 @@ def test_grpo_on_policy_gradient_is_advantage_over_sequence_length() -> None:
     _check("grpo", _adv(b.rewards) / (b.mask.shape[0] * b.lengths[:, None]))
 
 
-def test_dapo_on_policy_gradient_is_advantage_over_batch_token_count() -> None:
-    b = random_batch()
-    obj = objectives.get("dapo")
-    _check("dapo", _adv(obj.shape_rewards(b)) / b.mask.sum())
-
-
 def test_dr_grpo_gradient_has_no_length_bias() -> None:
     b = random_batch()
     weights = _adv(b.rewards, std=False) / (b.mask.shape[0] * MAX_NEW)

@@ -67,7 +67,7 @@ def test_dapo_soft_overlong_punishment_matches_eq_13() -> None:
 
 def test_dapo_shapes_rewards_with_a_default_buffer_of_a_fifth() -> None:
     batch = _batch([1.0, 0.0, 1.0, 1.0], [5, 9, 10, 7], 4, extras={"max_new_tokens": 10})
-    torch.testing.assert_close(objectives.get("dapo").shape_rewards(batch), torch.tensor([1.0, -0.5, 0.0, 1.0]))
+    torch.testing.assert_close(objectives.get("dapo").shape_rewards(batch), torch.tensor([1.0, -1.5, 0.0, 1.0]))
 
 
 def test_dapo_dynamic_sampling_drops_all_right_and_all_wrong_groups() -> None:

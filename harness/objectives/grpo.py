@@ -5,13 +5,21 @@ Provenance
   supervision advantage of sec. 4.1.2).
 - Equation: L = -1/G sum_i 1/|o_i| sum_t [min(r_it A_i, clip(r_it, 1-eps, 1+eps) A_i)
   - beta * KL_k3(pi_theta || pi_ref)_it],  A_i = (R_i - mean(R)) / (std(R) + 1e-4).
-- Exact: token ratio clip, group-normalised advantage, seq-mean-token-mean, k3 KL.
-- Reconstructed: nothing; the 1e-4 in the std denominator and the unbiased std follow
-  TRL's GRPOTrainer (the paper does not state an epsilon).
-- Defaults: eps 0.2 (paper, PPO default), beta 0.0 (the arena's toy default: no reference
-  model needed; the paper used 0.04 — set `beta` in config to reproduce).
+- Exact: token ratio clip and seq-mean-token-mean 1/G sum_i 1/|o_i| sum_t (eq. 3), the
+  group-normalised outcome advantage (R_i - mean(R)) / std(R) (sec. 4.1.2), the k3 KL estimator
+  added to the loss (eq. 4). Loss and gradient equal TRL's GRPOTrainer with loss_type 'grpo'
+  (trl/trainer/grpo_trainer.py:3153-3154; tests/test_objectives_trl_parity.py).
+- Reconstructed: the 1e-4 in the std denominator and the unbiased std follow TRL's
+  GRPOTrainer (trl/trainer/grpo_trainer.py:2787; the paper states no epsilon); eps 0.2: the
+  paper writes eps in eq. 3 but states no value, 0.2 is PPO's and TRL's default
+  (trl/trainer/grpo_config.py:693-694).
+- Mechanism: none (``mechanism = ()``): GRPO is the baseline, it acts the same way on every batch.
+- Defaults: eps 0.2 (TRL's default, see above), beta 0.0 (the arena's toy default: no reference
+  model needed; the paper used 0.04, sec. 4.2 — set `beta` in config to reproduce).
 """
 from __future__ import annotations
+
+from typing import ClassVar
 
 import torch
 
@@ -24,10 +32,14 @@ class GRPO(Objective):
     provenance = Provenance(
         paper="arXiv 2402.03300 (DeepSeekMath, GRPO)",
         equation="-1/G sum_i 1/|o_i| sum_t min(r A_i, clip(r,1±eps) A_i) + beta*k3",
-        exact="token ratio clip, (R-mean)/std group advantage, seq-mean-token-mean, k3 KL",
-        reconstructed="std epsilon 1e-4 and unbiased std as TRL (paper silent)",
-        defaults_source="eps 0.2 from the paper; beta 0 is the arena default (paper 0.04)",
+        exact="token ratio clip, seq-mean-token-mean (eq. 3); (R-mean)/std advantage (sec. 4.1.2); k3 KL (eq. 4)",
+        reconstructed="std eps 1e-4, unbiased std (trl/trainer/grpo_trainer.py:2787); eps 0.2 (paper states none)",
+        defaults_source=(
+            "eps 0.2 TRL's default (trl/trainer/grpo_config.py:694); beta 0 arena default (paper 0.04, sec. 4.2)"
+        ),
     )
+    # the baseline: every part acts the same way on every batch, nothing conditional to measure
+    mechanism: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, eps: float = 0.2, beta: float = 0.0, adv_eps: float = 1e-4) -> None:
         super().__init__(eps=eps, beta=beta, adv_eps=adv_eps)

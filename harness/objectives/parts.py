@@ -277,7 +277,7 @@ def shared_prefix_mask(completion_ids: torch.Tensor, mask: torch.Tensor, group_s
 def sequence_ratio_token_grad(
     logprobs: torch.Tensor, old_logprobs: torch.Tensor, mask: torch.Tensor
 ) -> torch.Tensor:
-    """GSPO-token's s_i,t = sg[s_i] * pi_theta(o_t) / sg[pi_theta(o_t)] (arXiv 2507.18071 eq. 13), [B, T].
+    """GSPO-token's s_i,t = sg[s_i] * pi_theta(o_t) / sg[pi_theta(o_t)] (arXiv 2507.18071 eq. 14), [B, T].
 
     Its value is the sequence ratio s_i = exp(mean_t log r_t) at every token; its gradient
     is s_i * grad log pi_theta(o_t), so each token carries its own advantage while the
