@@ -322,4 +322,6 @@ def eval_settings(config: dict[str, Any], objective: str, seed: int, benchmark: 
         "run_json": None if objective == "base" else f"{RESULTS}/runs/{objective}/seed{seed}/run.json",
         **scale_settings(config, with_prompt_format=True),
         **({"backend": config["eval"]["backend"]} if config["eval"].get("backend", "hf") != "hf" else {}),
+        **({"samples": int(config["eval"]["samples"]), "temperature": float(config["eval"].get("temperature", 1.0))}
+           if config["eval"].get("samples") else {}),
     }

@@ -226,6 +226,7 @@ def benchmark_rows(comparison: Comparison, benchmark: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "domain": any_record.data.get("domain") if any_record else None,
         "n_items": len(any_record.ids) if any_record else None,
+        "decoding": any_record.data.get("decoding") if any_record else None,
         "base": None,
         "rows": [],
         "scale": comparison.eval_scale(benchmark, comparison.objectives, s.seeds),

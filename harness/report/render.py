@@ -229,8 +229,8 @@ def leaderboard_sections(summary: Mapping[str, Any]) -> list[Section]:
     for benchmark, bench in summary["benchmarks"].items():
         sec = Section(f"Benchmark: {benchmark}")
         sec.paragraphs.append(
-            f"Domain {bench.get('domain') or '?'}, {bench.get('n_items') or '?'} test items. "
-            f"Scale: {fmt_scale(bench.get('scale'))}.")
+            f"Domain {bench.get('domain') or '?'}, {bench.get('n_items') or '?'} test items, "
+            f"{fmt_decoding(bench.get('decoding'))}. Scale: {fmt_scale(bench.get('scale'))}.")
         sec.paragraphs.append(mde_paragraph(summary, benchmark))
         sec.header = header
         base = bench.get("base")
@@ -321,8 +321,11 @@ def leaderboard_sections(summary: Mapping[str, Any]) -> list[Section]:
 
     method = Section("Method")
     method.bullets = [
-        "Accuracy: mean verifier score on the benchmark's test items (greedy decoding). Length: mean "
-        "completion tokens; 'if correct' averages over correct responses only.",
+        "Accuracy: mean verifier score on the benchmark's test items, greedy or avg@k as each table says "
+        "(avg@k: k draws per item at the training temperature, the item's score the mean of its k verdicts; "
+        "chosen for the default because one greedy path of a small policy flips between verbose and terse on "
+        "small weight changes, see README). Length: mean completion tokens (avg@k: the item's mean over its "
+        "draws); 'if correct' weights each item's length by its score.",
         f"Compression of X = 1 − geometric mean over paired seeds of len(X, s) / len({reference}, s), at the "
         "final checkpoint; Δ accuracy beside it (points). Negative compression = longer; nothing is clipped.",
         "Speedup vs a baseline = geometric mean over paired seeds of cost(baseline, s) / cost(X, s); > 1 = X "
@@ -488,6 +491,16 @@ def _fmt_entry(metric: str, entry: Mapping[str, Any] | None) -> str:
     if level is not None and abs(level - 0.95) > 1e-9:
         text += f" ({level:.1%} CI)"
     return text
+
+
+def fmt_decoding(decoding: Mapping[str, Any] | None) -> str:
+    """How the test items were decoded: 'greedy decoding' or 'avg@k (k draws per item at temperature T)'."""
+    if not decoding:
+        return "decoding not recorded"
+    if decoding.get("samples"):
+        k = decoding["samples"]
+        return f"avg@{k} ({k} draws per item at temperature {decoding.get('temperature', 1.0):g}; item score = mean verdict)"
+    return "greedy decoding"
 
 
 def fmt_mechanism(m: Mapping[str, Any] | None) -> str:
