@@ -14,6 +14,7 @@ rule all:
     input:
         "results/leaderboard.md",
         "results/audit.md",
+        "results/credit/credit.html",
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/pretrained.smk"
@@ -21,3 +22,4 @@ include: "workflow/rules/base_model.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/credit.smk"

@@ -109,9 +109,10 @@ def test_adding_an_objective_plans_only_its_jobs_and_the_report(workdir: Path) -
                          cwd=workdir, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     jobs = planned_jobs(res.stdout + res.stderr)
-    assert jobs == {"all": 1, "train": 2, "evaluate": 2, "report": 1}, jobs
+    assert jobs == {"all": 1, "train": 2, "evaluate": 2, "report": 1, "credit": 1}, jobs
     out = res.stdout + res.stderr
-    assert "results/runs/hmpo/seed0/run.json" in out and "results/runs/grpo/seed0/run.json" not in out
+    # hmpo trains; grpo is not retrained (the credit rule reads grpo's checkpoint, so look at outputs only)
+    assert "output: results/runs/hmpo/seed0/" in out and "output: results/runs/grpo/" not in out
 
 
 def test_same_config_and_seed_give_identical_evaluation_json(workdir: Path, tmp_path: Path) -> None:
