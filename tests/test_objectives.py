@@ -148,18 +148,6 @@ def test_gspo_on_policy_gradient_is_advantage_over_sequence_length() -> None:
     _check("gspo", _adv(b.rewards) / (b.mask.shape[0] * b.lengths[:, None]))
 
 
-def test_tepo_on_policy_gradient_is_token_mean_advantage() -> None:
-    b = random_batch()
-    # H_theta == H_old on-policy: the KL mask is empty, so beta does not matter
-    _check("tepo", _adv(b.rewards) / b.mask.sum())
-
-
-def test_tgc_on_policy_gradient_uses_the_group_token_count() -> None:
-    b = random_batch()
-    group_tokens = b.lengths.view(-1, G).sum(1).repeat_interleave(G)[:, None]
-    _check("tgc", _adv(b.rewards) / (GROUPS * group_tokens))
-
-
 def test_eapo_on_policy_gradient_is_entropy_weighted_token_mean() -> None:
     b = random_batch()
     alpha, phi = 0.5, 1.0

@@ -250,14 +250,6 @@ def information_gain(answer_entropy: torch.Tensor, mask: torch.Tensor) -> torch.
     return gain * mask
 
 
-def positive_falling_entropy_mask(
-    advantage: torch.Tensor, entropy: torch.Tensor, old_entropy: torch.Tensor, mask: torch.Tensor, margin: float
-) -> torch.Tensor:
-    """TEPO's KL mask, [B, T] in {0, 1}: A > 0 and H_theta < H_old - margin, on completion tokens."""
-    falling = entropy.detach() < old_entropy - margin
-    return ((advantage > 0) & falling).float() * mask
-
-
 def shared_prefix_mask(completion_ids: torch.Tensor, mask: torch.Tensor, group_size: int) -> torch.Tensor:
     """[B, T] 1.0 where every sequence of the group has the same tokens o_<=t (a shared prefix).
 
