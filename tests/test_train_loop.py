@@ -126,3 +126,24 @@ def test_objectives_that_keep_every_group_sample_once_per_step(tiny_world, tmp_p
     monkeypatch.setattr(loop, "sample", lambda *a, **k: calls.append(1) or real(*a, **k))
     loop.train(settings(tiny_world, tmp_path / "grpo", steps=2, val_every=100))
     assert len(calls) == 2
+
+
+def test_tepo_mask_sees_only_real_entropy_change(tiny_world, tmp_path, monkeypatch) -> None:
+    """The sampling policy's entropies are computed over the training passes' own row sets, so
+    unchanged weights give exactly H == H_old: with lr 0 the mask never fires, with a real
+    update it fires on the second minibatch."""
+    from harness.train import loop
+
+    # alternate right/wrong so every group has positive-advantage tokens (the tiny model scores ~0)
+    monkeypatch.setattr(loop, "score", lambda texts, items: torch.tensor([float(i % 2) for i in range(len(texts))]))
+    common = dict(objective="tepo", steps=3, prompts_per_step=4, group_size=4, updates_per_batch=2, val_every=3,
+                  micro_batch_size=8, hyperparams={"beta": 0.04})
+    # no margin at all: any float difference between the two passes would fire the mask
+    train(settings(tiny_world, tmp_path / "frozen", lr=0.0,
+                   **{**common, "hyperparams": {"beta": 0.04, "entropy_atol": 0.0, "entropy_rtol": 0.0}}))
+    train(settings(tiny_world, tmp_path / "moving", lr=1e-2, **common))
+    frozen = [r for r in read_jsonl(tmp_path / "frozen/metrics.jsonl") if r["step"] > 0]
+    moving = [r for r in read_jsonl(tmp_path / "moving/metrics.jsonl") if r["step"] > 0]
+    assert all(r["kl_mask_frac"] == 0.0 for r in frozen), [r["kl_mask_frac"] for r in frozen]
+    assert any(r["kl_mask_frac"] > 0.0 for r in moving), [r["kl_mask_frac"] for r in moving]
+    assert json.loads((tmp_path / "moving/run.json").read_text())["mechanism"] == ["kl_mask_frac"]

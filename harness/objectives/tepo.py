@@ -52,8 +52,11 @@ Provenance
   nats absolute, was crossed by float32 noise (0.03% of tokens in two batches). bfloat16
   noise crosses both (the mask fires on 1.1% of an un-updated minibatch's tokens); a
   bfloat16 run needs entropy_rtol >= 0.25 (2x the CPU noise; GPU kernels not measured),
-  under which no one-update change shows (0.00% falling): run TEPO in float32, or compute
-  old_entropy with the same rows per forward as the training pass (then the noise is 0).
+  under which no one-update change shows (0.00% falling). The arena's trainer therefore
+  computes old_entropy over the same row sets as the training passes
+  (``harness.train.loop.rollout_signals``), where the noise is exactly 0 in both dtypes
+  (tests/test_train_loop.py: with lr 0 and no margin the mask never fires); the margin
+  guards other trainers (the TRL and verl adapters) and float32 CPU remains the measured case.
 - Mechanism metrics (logged on every step, 0.0 when the mask is empty or beta = 0: with
   beta = 0 there is no KL term and no mask): ``kl_mask_frac``, the share of completion
   tokens the KL acts on; ``kl_mask_frac_pos_adv``, the same among tokens with A_i > 0 (the
