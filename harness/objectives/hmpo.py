@@ -45,6 +45,8 @@ from harness.objectives.grpo import GRPO
 
 @register("hmpo")
 class HMPO(GRPO):
+    #: meant to shorten responses: the integrity report lists its length collapse as expected
+    compresses = True
     mechanism = ("hmpo_over_budget_frac",)
     provenance = Provenance(
         paper="arXiv 2606.01934 (HMPO)",

@@ -82,6 +82,8 @@ from harness.objectives import parts
 
 @register("iapo")
 class IAPO(Objective):
+    #: meant to shorten responses: the integrity report lists its length collapse as expected
+    compresses = True
     mechanism = ("iapo_info_share", "iapo_entropy_share")
     provenance = Provenance(
         paper="arXiv 2602.19049 (IAPO; code github.com/YinhanHe123/IAPO)",

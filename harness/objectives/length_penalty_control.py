@@ -27,6 +27,8 @@ from harness.objectives.grpo import GRPO
 
 @register("length_penalty_control")
 class LengthPenaltyControl(GRPO):
+    #: meant to shorten responses: the integrity report lists its length collapse as expected
+    compresses = True
     #: none: a calibration control whose penalty acts on every correct rollout of every batch
     mechanism = ()
     provenance = Provenance(

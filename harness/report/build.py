@@ -37,6 +37,7 @@ from harness.metrics import (
 )
 from harness.metrics.intervals import finite_or_none, to_reported
 from harness.report.audit import ClaimsFile, audit_claims
+from harness.report.integrity import integrity_summary
 from harness.report.results import LoadedResults
 from harness.report.settings import ReportSettings
 
@@ -557,6 +558,7 @@ def build_summary(comparison: Comparison, claims: ClaimsFile | None) -> dict[str
         },
         "calibration": calibration_summary(comparison),
         "mechanisms": mechanism_summary(comparison),
+        "integrity": integrity_summary(comparison),  # harness/report/integrity.py (issue 19)
         "missing": [m.to_dict(root) for m in comparison.loaded.missing],
         "audit": [row.to_dict() for row in audit_claims(claims, comparison)] if claims else [],
         "claims_file": str(claims.path) if claims and claims.path else None,

@@ -6,6 +6,7 @@ Writes (all atomically, JSON and markdown first):
     results/leaderboard.md      one table per benchmark + convergence table
     results/leaderboard.html    the page: calibration banner, sortable tables with CI bars, figures inlined (page.py)
     results/audit.md            the claims audit
+    results/integrity.md        the integrity monitor's flagged runs with samples to read
     results/plots/*.png         learning curves with CI bands, accuracy-vs-length frontier
 then logs to MLflow (sqlite:///results/mlflow.db). An MLflow failure prints a warning and
 leaves the files above intact (exit code 0); rerun the command to retry the logging.
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     # Imports after argument parsing so that `--help` is instant.
     from harness.report.audit import ClaimsError, load_claims
     from harness.report.build import Comparison, build_summary
+    from harness.report.integrity import write_integrity_markdown
     from harness.report.page import git_commit, render_page
     from harness.report.render import audit_sections, leaderboard_sections, to_markdown
     from harness.report.results import ResultsError, load_results
@@ -87,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write_text(results / "leaderboard.html", render_page(summary, results, title, commit=git_commit(results))),
         atomic_write_text(results / "audit.md", to_markdown(audit_sections(summary))),
     ]
+    outputs.append(write_integrity_markdown(summary, results))  # results/integrity.md: flagged runs, samples
     _log(f"wrote {', '.join(str(p) for p in outputs)} and {len(summary['plots'])} plots "
          f"({time.perf_counter() - started:.1f} s)")
 

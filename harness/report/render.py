@@ -347,7 +347,9 @@ def leaderboard_sections(summary: Mapping[str, Any]) -> list[Section]:
         msec.bullets = [f"`{m['path']}` ({m['what']} of {m['objective']} seed {m['seed']})"
                         for m in summary["missing"]]
         sections.append(msec)
-    return sections
+    from harness.report.integrity import add_integrity  # the Integrity column and section (issue 19)
+
+    return add_integrity(sections, summary)
 
 
 # -- audit ------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import torch
 from tqdm import tqdm
 
 from harness import objectives
+from harness.integrity.monitor import IntegrityMonitor  # integrity monitor (issue 19)
 from harness.io import atomic_write_json, atomic_write_jsonl, read_jsonl
 from harness.model import count_parameters, describe_model, load_checkpoint, save_checkpoint
 from harness.rollout.hf import Rollouts, completion_logprobs, concat_rollouts, generate, sample
@@ -71,6 +72,9 @@ class TrainSettings:
     # (seed, seed_stream); the prompt order stays the seed's, as in every paired comparison
     seed_stream: int = 0
     stop_after: int | None = None  # testing aid: exit (like a kill) after this many steps
+    # integrity monitor (issue 19, harness/integrity): reward-hacking detectors and a second
+    # opinion on the step's rollouts, written to integrity.jsonl; false turns it off
+    integrity: bool = True
 
 
 class PromptStream:
@@ -260,6 +264,8 @@ def train(s: TrainSettings) -> dict[str, Any]:
     opt = torch.optim.AdamW(model.parameters(), lr=s.lr, weight_decay=s.weight_decay, betas=(0.9, 0.99))
     stream = PromptStream(read_jsonl(s.train_data), s.seed)
     val_items = read_jsonl(s.validation_data)[: s.val_prompts]
+    # integrity monitor (issue 19): None when train.integrity is false
+    monitor = IntegrityMonitor(out / "integrity.jsonl", max_new_tokens=s.max_new_tokens, seed=s.seed) if s.integrity else None
 
     rows: list[dict[str, Any]] = []
     start, wall0, tokens = 0, 0.0, 0
@@ -267,6 +273,8 @@ def train(s: TrainSettings) -> dict[str, Any]:
         st = load_state(state_dir, model, opt, expect={"objective": s.objective, "seed": s.seed})
         start, rows, wall0, tokens = st["step"], st["rows"], st["wall_s"], st["rollout_tokens"]
         stream.restore(st["stream"])
+        if monitor:  # integrity monitor (issue 19): keep its rows up to the resumed step
+            monitor.resume(start)
         print(f"resuming {s.objective} seed {s.seed} from step {start} ({state_dir / 'state.pt'})", flush=True)
     else:
         rows.append({"step": 0, "rollout_tokens": 0, "wall_s": 0.0, **greedy_accuracy(model, tokenizer, val_items, s)})
@@ -275,6 +283,7 @@ def train(s: TrainSettings) -> dict[str, Any]:
     model.train()
     bar = tqdm(range(start, s.steps), desc=f"{s.objective} seed {s.seed}", unit="step", initial=start, total=s.steps, mininterval=2.0)
     for step in bar:
+        prompts_of_step = copy.copy(stream)  # integrity monitor (issue 19): replays the prompts sample_groups takes
         r, rewards, keep_groups, rounds = sample_groups(model, tokenizer, stream, objective, backend, s, device)
         tokens += int(r.lengths.sum())
         # the groups trained on: the first prompts_per_step that survive the objective's filter
@@ -322,6 +331,8 @@ def train(s: TrainSettings) -> dict[str, Any]:
                         **full,
                     )
                     loss, micro_metrics = objective.loss(batch)
+                    if monitor:  # integrity monitor (issue 19): token entropy from the sampled tokens' log-probs
+                        monitor.observe_logprobs(logprobs, sub.completion_mask)
                     loss.backward()
                     loss_sum += float(loss.detach())
                     logged.append(micro_metrics)
@@ -336,6 +347,8 @@ def train(s: TrainSettings) -> dict[str, Any]:
                 rewards=all_rewards, group_size=s.group_size, extras={"max_new_tokens": s.max_new_tokens},
             )
         )
+        integrity = (monitor.observe(step + 1, prompts_of_step.take(rounds * s.prompts_per_step), all_rollouts.texts,
+                                     all_rollouts.lengths, all_rewards) if monitor else {})  # integrity monitor (issue 19)
         row = {
             "step": step + 1,
             **metrics,
@@ -348,6 +361,7 @@ def train(s: TrainSettings) -> dict[str, Any]:
             **({"sampling_rounds": rounds} if rounds > 1 else {}),
             "rollout_tokens": tokens,
             "wall_s": time.time() - t_start,
+            **integrity,
         }
         if (step + 1) % s.val_every == 0 or step + 1 == s.steps:
             model.eval()
@@ -357,6 +371,8 @@ def train(s: TrainSettings) -> dict[str, Any]:
         rows.append(row)
         bar.set_postfix(acc=f"{row['accuracy_train']:.2f}", len=f"{row['response_length']:.0f}")
         if (step + 1) % s.ckpt_every == 0 and step + 1 < s.steps:
+            if monitor:  # integrity monitor (issue 19): written before the state, so it never lags it
+                monitor.write()
             save_state(state_dir, model, opt, step=step + 1, rows=rows, wall_s=time.time() - t_start,
                        rollout_tokens=tokens, stream=stream.state(), identity={"objective": s.objective, "seed": s.seed})
             atomic_write_jsonl(out / "metrics.jsonl", rows)
@@ -366,6 +382,8 @@ def train(s: TrainSettings) -> dict[str, Any]:
     model.eval()
     save_checkpoint(model, tokenizer, out / "model")
     atomic_write_jsonl(out / "metrics.jsonl", rows)
+    if monitor:  # integrity monitor (issue 19)
+        monitor.write()
     summary = {
         "objective": s.objective,
         "registered_objective": s.registered_objective or s.objective,
