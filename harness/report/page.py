@@ -30,7 +30,7 @@ from harness.report.plots import BASE_COLOR, objective_colors
 from harness.report.render import (
     DASH,
     Section,
-    _html_inline,
+    html_inline,
     audit_sections,
     calibration_section,
     fmt_accuracy,
@@ -285,9 +285,9 @@ def _banner(summary: Mapping[str, Any]) -> str:
     loud = [p[2:-2] if p.startswith("**") and p.endswith("**") and p.count("**") == 2 else p
             for p in warning_paragraphs(cal)]
     if loud:
-        body.append("<ul>" + "".join(f"<li>{_html_inline(p)}</li>" for p in loud) + "</ul>")
+        body.append("<ul>" + "".join(f"<li>{html_inline(p)}</li>" for p in loud) + "</ul>")
     notes = (cal.get("notes") or []) if cal.get("configured") else []
-    body += [f'<p class="note">Note: {_html_inline(n)}</p>' for n in notes]
+    body += [f'<p class="note">Note: {html_inline(n)}</p>' for n in notes]
     return (f'<section id="calibration-banner" class="banner banner-{state}" data-calibration="{state}" '
             f'role="{"alert" if state == "failed" else "status"}" '
             f'title="{_esc(_source("calibration", what="also written to calibration.json"))}">'
@@ -431,7 +431,7 @@ def _benchmark_table(summary: Mapping[str, Any], benchmark: str, bench: Mapping[
 
     def extra_tds(name: str) -> list[str]:
         texts = extra_cells.get(name) or [DASH] * len(extra)
-        return [_td(_html_inline(t), sort=t.strip("*"), title=_extra_source(summary, h, name))
+        return [_td(html_inline(t), sort=t.strip("*"), title=_extra_source(summary, h, name))
                 for h, t in zip(extra, texts)]
 
     body_pinned, body = [], []
@@ -508,7 +508,7 @@ def _benchmark_table(summary: Mapping[str, Any], benchmark: str, bench: Mapping[
         m_sort: float | str | None = (m or {}).get("active_steps")
         if m_sort is None and m:
             m_sort = {"always": "always", "unknown": "not logged", "inactive": -1.0}.get(m.get("status"), None)
-        cells.append(_td(_html_inline(fmt_mechanism(m)), sort=m_sort,
+        cells.append(_td(html_inline(fmt_mechanism(m)), sort=m_sort,
                          cls="warn" if (m or {}).get("status") == "inactive" else "",
                          title=_source(f"mechanisms.{objective}", runs) if m else "no mechanism data in summary.json"))
         cells += extra_tds(objective)
@@ -583,7 +583,7 @@ def _section_table(sec: Section, table_id: str, row_titles: Sequence[str] = (),
         cells = []
         for j in keep:
             text = row[j]
-            body = cell_html(i, j, text) if cell_html else _html_inline(text)
+            body = cell_html(i, j, text) if cell_html else html_inline(text)
             cells.append(_td(body, sort=text.strip("*"), title=title,
                              cls=cell_class(i, j, text) if cell_class else ""))
         rows.append("<tr>" + "".join(cells) + "</tr>")
@@ -592,10 +592,10 @@ def _section_table(sec: Section, table_id: str, row_titles: Sequence[str] = (),
 
 
 def _section_text(sec: Section, skip: Sequence[str] = ()) -> str:
-    out = [f"<p>{_html_inline(p)}</p>" for p in sec.paragraphs if p not in skip]
+    out = [f"<p>{html_inline(p)}</p>" for p in sec.paragraphs if p not in skip]
     items = [f"Note: {n}" for n in sec.notes] + list(sec.bullets)
     if items:
-        out.append("<ul>" + "".join(f"<li>{_html_inline(x)}</li>" for x in items) + "</ul>")
+        out.append("<ul>" + "".join(f"<li>{html_inline(x)}</li>" for x in items) + "</ul>")
     return "".join(out)
 
 
@@ -616,7 +616,7 @@ def _audit(summary: Mapping[str, Any]) -> str:
     drop, scale_note = [], ""
     if "Scale" in col and len({r[col["Scale"]] for r in table.rows}) == 1:
         drop.append(col["Scale"])
-        scale_note = f'<p class="ctx">Scale of every claim: {_html_inline(table.rows[0][col["Scale"]])}.</p>'
+        scale_note = f'<p class="ctx">Scale of every claim: {html_inline(table.rows[0][col["Scale"]])}.</p>'
     if "Source" in col and col["Source"] != 0:
         drop.append(col["Source"])  # shown under the claim's id
     why_col = col.get("Why")
@@ -639,12 +639,12 @@ def _audit(summary: Mapping[str, Any]) -> str:
             body = f'<span class="vword">{_esc(word)}</span>'
             body += f'<span class="sub">{_esc(rest)}</span>' if rest else ""
         else:
-            body = _html_inline(text)
+            body = html_inline(text)
         if j == 0:
             if rows[i].get("statement"):
                 body += f'<span class="sub">{_esc(rows[i]["statement"])}</span>'
             if "Source" in col:
-                body += f'<span class="sub src">{_html_inline(table.rows[i][col["Source"]])}</span>'
+                body += f'<span class="sub src">{html_inline(table.rows[i][col["Source"]])}</span>'
         key = keys.get(header[j])
         if key:
             body = f'<span title="{_esc(_source(f"audit[{i}].{key}"))}">{body}</span>'
@@ -655,7 +655,7 @@ def _audit(summary: Mapping[str, Any]) -> str:
     return (_section_text(table) + scale_note
             + '<div class="scroll">' + _section_table(table, "audit", titles, cls, cell, drop) + "</div>"
             + ('<details><summary>How the verdicts are decided</summary>'
-               + "".join(f"<p>{_html_inline(p)}</p>" for p in method) + "</details>"))
+               + "".join(f"<p>{html_inline(p)}</p>" for p in method) + "</details>"))
 
 
 def _links(summary: Mapping[str, Any], results: Path) -> str:
@@ -712,7 +712,7 @@ def render_page(summary: Mapping[str, Any], results: Path, title: str | None = N
                    + "</div>")
         notes = _section_text(Section("", notes=sec.notes)) if sec else ""
         out.append(f'<details class="mde"><summary>Minimum detectable effects and notes</summary>'
-                   f"<p>{_html_inline(mde_paragraph(summary, benchmark))}</p>{notes}</details>")
+                   f"<p>{html_inline(mde_paragraph(summary, benchmark))}</p>{notes}</details>")
         strip = [(images.take(f"frontier_{benchmark}.png"), f"{benchmark}: accuracy vs length (up-left is better)")]
         if first:
             strip.append((images.take("val_accuracy.png"), "validation accuracy over training"))

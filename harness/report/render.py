@@ -618,38 +618,9 @@ def to_markdown(sections: Sequence[Section]) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def _html_inline(text: str) -> str:
+def html_inline(text: str) -> str:
     """Escape, then render the two markdown marks we use: `code` and **bold**."""
     parts = html.escape(text).split("`")
     text = "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
     parts = text.split("**")
     return "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(parts))
-
-
-def to_html(sections: Sequence[Section], title: str) -> str:
-    out = [
-        "<!DOCTYPE html>", "<html lang=\"en\">", "<head>", "<meta charset=\"utf-8\">",
-        f"<title>{html.escape(title)}</title>",
-        "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:110em}"
-        "table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:.3em .6em;"
-        "text-align:left;font-variant-numeric:tabular-nums}th{background:#f3f3f3}"
-        "img{max-width:48em;display:block;margin:1em 0}</style>",
-        "</head>", "<body>",
-    ]
-    for i, sec in enumerate(sections):
-        tag = "h1" if i == 0 else "h2"
-        out.append(f"<{tag}>{html.escape(sec.title)}</{tag}>")
-        out += [f"<p>{_html_inline(p)}</p>" for p in sec.paragraphs]
-        if sec.header:
-            out.append("<table>")
-            out.append("<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in sec.header) + "</tr>")
-            for row in sec.rows:
-                out.append("<tr>" + "".join(f"<td>{_html_inline(c)}</td>" for c in row) + "</tr>")
-            out.append("</table>")
-        items = [f"Note: {n}" for n in sec.notes] + list(sec.bullets)
-        if items:
-            out.append("<ul>" + "".join(f"<li>{_html_inline(x)}</li>" for x in items) + "</ul>")
-        for alt, path in sec.images:
-            out.append(f"<img src=\"{html.escape(path)}\" alt=\"{html.escape(alt)}\">")
-    out += ["</body>", "</html>"]
-    return "\n".join(out) + "\n"
