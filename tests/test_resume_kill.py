@@ -51,7 +51,7 @@ def train_pids(workdir: Path) -> list[int]:
             cwd = os.readlink(p / "cwd")
         except OSError:
             continue
-        if cwd == str(workdir) and any(c.endswith(b"harness") for c in cmd[:2]) and b"train" in cmd:
+        if cwd == str(workdir) and any(c.endswith(b"harness") for c in cmd[:3]) and b"train" in cmd:
             pids.append(int(p.name))
     return pids
 

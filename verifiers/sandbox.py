@@ -701,3 +701,32 @@ def sandbox_problem() -> str | None:
         return (f"the sandbox runs as host uid {run.host_uids or 'unknown'}, not as an "
                 f"unprivileged user: is bwrap setuid root? Candidates must not run as root")
     return None
+
+
+PREFLIGHT_ALTERNATIVES = (
+    "What to do, on the machine (or cluster node) that runs the code checks:\n"
+    "  - install bubblewrap (`apt-get install bubblewrap`, `dnf install bubblewrap`) and enable "
+    "unprivileged user namespaces (sysctl user.max_user_namespaces > 0; Debian/Ubuntu also "
+    "kernel.unprivileged_userns_clone=1 and, under AppArmor, kernel.apparmor_restrict_unprivileged_userns=0), "
+    "or ask the administrators to;\n"
+    "  - on a cluster, run the jobs that check code on nodes that have both: give the `evaluate` "
+    "rule (and `train` when it trains on a code suite) a partition or constraint that has them in "
+    "workflow/profiles/slurm/config.yaml (set-resources: slurm_partition / constraint);\n"
+    "  - or run those jobs inside a container runtime the cluster offers that allows user "
+    "namespaces (Apptainer/Singularity, Podman) with bubblewrap installed in the image;\n"
+    "  - or leave the code benchmarks out of this config (benchmarks:, train.suite, warmstart.suites).\n"
+    "The code verifier never runs model output unsandboxed on its own: the only way past this "
+    "check is verifiers' explicit unsafe flag (--unsafe-no-sandbox), for a throwaway machine.")
+
+
+def preflight(where: str = "this machine") -> None:
+    """Check, before any work, that code can be verified here: bubblewrap present, started as
+    an unprivileged host user, in a user namespace. Raises SandboxUnavailable naming the
+    problem, ``where`` it was found, and the alternatives; returns None when the sandbox works.
+
+    The workflow calls it at its start when a config verifies code (workflow/rules/common.smk),
+    so a machine without a sandbox fails in a second, not at the first code item hours later."""
+    sandbox_problem.cache_clear()  # the answer of a moment ago may not hold on this node
+    problem = sandbox_problem()
+    if problem is not None:
+        raise SandboxUnavailable(f"no code sandbox on {where}: {problem}\n{PREFLIGHT_ALTERNATIVES}")

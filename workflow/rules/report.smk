@@ -1,5 +1,6 @@
-# MLflow (results/mlflow.db) is written last and is not a declared output: a failure to
-# reach it warns but never loses the JSON/markdown results, which rebuild it.
+# MLflow (sqlite:///results/mlflow.db, or the config's / environment's tracking server) is written
+# last and is not a declared output: a failure to reach it warns but never loses the JSON/markdown
+# results, which rebuild it.
 rule report:
     input:
         evals=expand("results/eval/{objective}/seed{seed}/{benchmark}.json", objective=OBJECTIVES, seed=SEEDS, benchmark=BENCHMARKS),
@@ -20,4 +21,4 @@ rule report:
     benchmark:
         "results/benchmarks/report.tsv"
     shell:
-        "harness report --config-json {params.resolved:q} --results results > {log} 2>&1"
+        "{HARNESS} report --config-json {params.resolved:q} --results results > {log} 2>&1"
