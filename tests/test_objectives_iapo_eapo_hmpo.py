@@ -5,17 +5,13 @@ never taken from the code under test, on batches where the mechanism acts.
 """
 from __future__ import annotations
 
-import importlib
 import math
-import re
-from pathlib import Path
 
 import pytest
 import torch
 
 from harness import objectives
 
-SEEDS = Path(__file__).resolve().parents[1].parent / "shared" / "seeds"
 
 
 def _batch(
@@ -203,23 +199,3 @@ def test_eapo_rejects_a_strength_that_could_flip_the_sign() -> None:
 
 
 # ---------------------------------------------------------------- provenance quotes
-
-
-def _exact_paragraph(doc: str) -> str:
-    """The docstring's '- Exact...' bullet, up to the next top-level bullet."""
-    match = re.search(r"^- Exact.*?(?=^- |\Z)", doc, flags=re.S | re.M)
-    assert match, "docstring has no '- Exact' paragraph"
-    return match.group(0)
-
-
-@pytest.mark.parametrize("name", ["iapo", "eapo", "hmpo"])
-def test_every_quoted_exact_claim_is_in_the_seed_article(name: str) -> None:
-    obj = objectives.get(name)
-    seed_file = SEEDS / Path(obj.provenance.seed_article).name
-    if not seed_file.exists():
-        pytest.skip("shared seed articles are not checked out here")
-    seed = " ".join(seed_file.read_text().split())
-    doc = importlib.import_module(type(obj).__module__).__doc__ or ""
-    quotes = re.findall(r'"([^"]+)"', _exact_paragraph(doc)) + re.findall(r'"([^"]+)"', obj.provenance.exact)
-    for quote in quotes:
-        assert " ".join(quote.split()) in seed, f"{name}: quoted {quote!r} is not in {seed_file.name}"
