@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from harness import objectives
-from harness.objectives import parts
 
 ROOT = Path(__file__).resolve().parents[1]
 ALL = ["dapo", "dr_grpo", "eapo", "grpo", "gspo", "hmpo", "iapo", "tepo", "tgc"]
