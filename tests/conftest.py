@@ -31,3 +31,20 @@ def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         world=TINY_WORLD, max_new_tokens=40, val_prompts=16,
     )
     return {"root": root, "data": root / "data", "model": root / "base" / "model"}
+
+
+def tiny_train_settings(world: dict[str, Path], out: Path, **overrides: object):  # noqa: ANN201
+    """TrainSettings for a few fast GRPO steps on ``tiny_world``; keyword arguments override.
+
+    A plain function (tests import it: ``from conftest import tiny_train_settings``), shared by
+    the training-loop and integrity tests.
+    """
+    from harness.train.loop import TrainSettings
+
+    base: dict[str, object] = dict(
+        objective="grpo", seed=3, base_model=str(world["model"]), train_data=str(world["data"] / "train.jsonl"),
+        validation_data=str(world["data"] / "validation.jsonl"), out_dir=str(out), steps=4, prompts_per_step=2,
+        group_size=4, max_new_tokens=32, lr=1e-3, val_every=2, val_prompts=8, ckpt_every=2,
+    )
+    base.update(overrides)
+    return TrainSettings(**base)

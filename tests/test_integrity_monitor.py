@@ -15,17 +15,12 @@ from harness.integrity.monitor import DETECTORS, IntegrityMonitor, MonitorSettin
 from harness.io import read_jsonl
 from harness.train.loop import TrainSettings, train
 
+from conftest import tiny_train_settings
+
 REPO = Path(__file__).resolve().parent.parent
 
 
-def settings(world: dict[str, Path], out: Path, **kw) -> TrainSettings:
-    base = dict(
-        objective="grpo", seed=3, base_model=str(world["model"]), train_data=str(world["data"] / "train.jsonl"),
-        validation_data=str(world["data"] / "validation.jsonl"), out_dir=str(out), steps=4, prompts_per_step=2,
-        group_size=4, max_new_tokens=32, lr=1e-3, val_every=2, val_prompts=8, ckpt_every=2,
-    )
-    base.update(kw)
-    return TrainSettings(**base)
+settings = tiny_train_settings
 
 
 def _training_only(rows: list[dict]) -> list[dict]:

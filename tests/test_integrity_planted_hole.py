@@ -20,15 +20,12 @@ from harness.io import read_jsonl
 from harness.train import loop
 from harness.train.loop import TrainSettings, train
 
+from conftest import tiny_train_settings
+
 
 def settings(world: dict[str, Path], out: Path, **kw) -> TrainSettings:
-    base = dict(
-        objective="grpo", seed=3, base_model=str(world["model"]), train_data=str(world["data"] / "train.jsonl"),
-        validation_data=str(world["data"] / "validation.jsonl"), out_dir=str(out), steps=3, prompts_per_step=2,
-        group_size=4, max_new_tokens=32, lr=1e-3, val_every=3, val_prompts=8, ckpt_every=10,
-    )
-    base.update(kw)
-    return TrainSettings(**base)
+    """The shared tiny-run settings with this file's shorter run: steps=3, val_every=3, ckpt_every=10."""
+    return tiny_train_settings(world, out, **{**dict(steps=3, val_every=3, ckpt_every=10), **kw})
 
 
 def restating_sampler(real_sample):  # noqa: ANN001, ANN201
