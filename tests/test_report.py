@@ -316,3 +316,19 @@ def test_leaderboard_says_whether_each_mechanism_acted(tmp_path: Path) -> None:
     assert f"{expected_share:.0%} of steps, 2/3 seeds" in md and "## Mechanism activity (training)" in md
     tepo_row = next(line for line in md.splitlines() if line.startswith("| tepo | 0.04 |"))
     assert "kl_mask_frac" in tepo_row
+
+
+def test_mlflow_keeps_each_runs_integrity_record_as_an_artifact(tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    config, results = _setup(tmp_path)
+    record = results / "runs" / "grpo" / "seed0" / "integrity.jsonl"
+    record.write_text(json.dumps({"step": 1, "flags": 0}) + "\n")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert _run(config, results, "--tracking-uri", uri) == 0
+    client = MlflowClient(uri)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()],
+                              "tags.`arena.objective` = 'grpo' and tags.`arena.seed` = '0'")
+    assert len(runs) == 1
+    names = {a.path for a in client.list_artifacts(runs[0].info.run_id)}
+    assert {"run.json", "integrity.jsonl"} <= names, names

@@ -360,7 +360,8 @@ def log_comparison(comparison: Comparison, summary: Mapping[str, Any], results: 
         run_id = tracked.info.run_id
         _log_metrics(client, run_id, _new_rows(client, tracked, run.metrics)
                      + _changed(tracked, _eval_metrics(comparison, objective, seed)))
-        _log_artifacts(client, run_id, [run.metrics_path.parent / "run.json"])
+        # run.json, and the integrity monitor's per-step record with its flagged samples (when it ran)
+        _log_artifacts(client, run_id, [run.metrics_path.parent / "run.json", run.metrics_path.parent / "integrity.jsonl"])
         if sha is not None:
             client.set_tag(run_id, METRICS_SHA_TAG, sha)
         client.set_terminated(run_id)
