@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "verify": ("verifiers.cli:main", "verify one response; prints the verdict as JSON"),
     "new-objective": ("harness.scaffold:main", "scaffold a new objective file and its test"),
     "check-config": ("harness.cli:check_config_main", "validate a config file and print what is wrong"),
+    "benchmarks": ("harness.tasks.specs:main", "list the papers' benchmarks: source, revision, size, metric, availability"),
     "credit": ("harness.credit:main", "each objective's credit per token on one rollout batch of a checkpoint (html, png, json)"),
 }
 

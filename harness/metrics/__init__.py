@@ -49,6 +49,7 @@ from harness.metrics.intervals import (
     seed_t,
     seeds_to_detect,
 )
+from harness.metrics.sampling import avg_at_k, maj_at_k, majority_vote_score
 
 __all__ = [
     "BASE_OBJECTIVE", "BenchmarkAggregate", "RunEval", "convergence_cost", "convergence_speedup",
@@ -58,5 +59,5 @@ __all__ = [
     "mean_length_correct", "mean_pass_at_k", "pass_at_k", "speedup", "speedup_over_seeds",
     "start_val_accuracy", "validation_curve", "validation_se", "ALPHA", "CONFIDENCE_LEVEL", "POWER",
     "Estimate", "TStat", "crossed_components", "crossed_t", "curve_band", "holm_adjust", "item_t",
-    "seed_t", "seeds_to_detect",
+    "seed_t", "seeds_to_detect", "avg_at_k", "maj_at_k", "majority_vote_score",
 ]
