@@ -213,15 +213,10 @@ def sample_batch(
     by the caller. Returns the batch on CPU.
     """
     from harness.prompts import format_prompts
-    from harness.rollout.hf import sample
     from harness.train import loop
 
     prompts = format_prompts(tokenizer, items, s.prompt_format)
-    backend = loop.rollout_backend(s)
-    if backend is None:
-        r = sample(model, tokenizer, prompts, num_samples=s.group_size, max_new_tokens=s.max_new_tokens, temperature=s.temperature)
-    else:
-        r = backend.generate(model, tokenizer, prompts, num_samples=s.group_size, max_new_tokens=s.max_new_tokens, temperature=s.temperature)
+    r = loop.draw_rollouts(model, tokenizer, prompts, loop.rollout_backend(s), s)
     _log(f"scoring {len(r.texts)} completions with the verifiers")
     rewards = loop.score(r.texts, [it for it in items for _ in range(s.group_size)]).float()
     _log("computing the policy's log-probs and entropies" + (", the reference's log-probs" if "ref_logprobs" in needs else "")

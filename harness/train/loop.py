@@ -200,6 +200,14 @@ def rollout_signals(
     return out
 
 
+def draw_rollouts(model: torch.nn.Module, tokenizer: Any, prompts: list[str], backend: Any, s: TrainSettings) -> Rollouts:
+    """``s.group_size`` completions per prompt (groups contiguous) at ``s.temperature``, from the
+    rollout backend (None: our HF sampler `sample`)."""
+    draw = sample if backend is None else backend.generate
+    return draw(model, tokenizer, prompts, num_samples=s.group_size, max_new_tokens=s.max_new_tokens,
+                temperature=s.temperature)
+
+
 def sample_groups(
     model: torch.nn.Module, tokenizer: Any, stream: PromptStream, objective: objectives.Objective, backend: Any,
     s: TrainSettings, device: torch.device,
@@ -219,10 +227,7 @@ def sample_groups(
     while rounds < max(1, s.max_sampling_rounds):
         items = stream.take(s.prompts_per_step)
         prompts = format_prompts(tokenizer, items, s.prompt_format)
-        if backend is None:
-            r = sample(model, tokenizer, prompts, num_samples=s.group_size, max_new_tokens=s.max_new_tokens, temperature=s.temperature)
-        else:
-            r = backend.generate(model, tokenizer, prompts, num_samples=s.group_size, max_new_tokens=s.max_new_tokens, temperature=s.temperature)
+        r = draw_rollouts(model, tokenizer, prompts, backend, s)
         round_rewards = score(r.texts, [it for it in items for _ in range(s.group_size)]).to(device)
         parts.append(r)
         rewards.append(round_rewards)
