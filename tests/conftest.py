@@ -48,3 +48,29 @@ def tiny_train_settings(world: dict[str, Path], out: Path, **overrides: object):
     )
     base.update(overrides)
     return TrainSettings(**base)
+
+
+@pytest.fixture(scope="module")
+def tiny() -> tuple[torch.nn.Module, object]:
+    """An untrained tiny Llama (hidden 32, 2 layers, seed 0) and the char tokenizer, once per module."""
+    from harness.model import build_char_tokenizer, build_tiny_llama
+
+    tok = build_char_tokenizer()
+    torch.manual_seed(0)
+    return build_tiny_llama(len(tok), {"hidden_size": 32, "layers": 2, "heads": 4}, tok).eval(), tok
+
+
+def onpolicy_batch(rewards: list[float], lengths: list[int], group_size: int, T: int | None = None,
+                   **fields: object):  # noqa: ANN201
+    """On-policy RolloutBatch (log-probs 0 with grad, old = current) with these rewards and lengths;
+    T defaults to the longest. Shared by the objective tests (``from conftest import onpolicy_batch``)."""
+    from harness import objectives
+
+    T = T or max(lengths)
+    mask = (torch.arange(T)[None, :] < torch.tensor(lengths)[:, None]).float()
+    lp = torch.zeros(len(rewards), T, requires_grad=True)
+    extras = fields.pop("extras", {})
+    return objectives.RolloutBatch(
+        logprobs=lp, old_logprobs=lp.detach(), mask=mask, rewards=torch.tensor(rewards), group_size=group_size,
+        extras=extras, **fields,
+    )

@@ -25,15 +25,6 @@ from harness.rollout.vllm import VLLM_SPEC, VLLMBackend, VLLMVersionError
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def tiny() -> tuple[torch.nn.Module, object]:
-    from harness.model import build_char_tokenizer, build_tiny_llama
-
-    tok = build_char_tokenizer()
-    torch.manual_seed(0)
-    return build_tiny_llama(len(tok), {"hidden_size": 32, "layers": 2, "heads": 4}, tok).eval(), tok
-
-
 class RunnerModel:
     def __init__(self, log: list) -> None:
         self.log = log

@@ -12,19 +12,11 @@ import torch
 
 from harness import objectives
 
+from conftest import onpolicy_batch
 
 
-def _batch(
-    rewards: list[float], lengths: list[int], group_size: int, T: int, **fields: object
-) -> objectives.RolloutBatch:
-    """On-policy batch (log-probs 0, old = current) with the given rewards and lengths."""
-    mask = (torch.arange(T)[None, :] < torch.tensor(lengths)[:, None]).float()
-    lp = torch.zeros(len(rewards), T, requires_grad=True)
-    extras = fields.pop("extras", {})
-    return objectives.RolloutBatch(
-        logprobs=lp, old_logprobs=lp.detach(), mask=mask, rewards=torch.tensor(rewards), group_size=group_size,
-        extras=extras, **fields,
-    )
+
+_batch = onpolicy_batch
 
 
 def _group_advantage(rewards: list[float], group_size: int) -> torch.Tensor:

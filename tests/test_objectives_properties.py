@@ -10,16 +10,10 @@ from hypothesis import strategies as st
 from harness import objectives
 from harness.objectives import parts
 
+from conftest import onpolicy_batch
 
-def _batch(rewards: list[float], lengths: list[int], group_size: int, T: int | None = None, **fields: object):
-    T = T or max(lengths)
-    mask = (torch.arange(T)[None, :] < torch.tensor(lengths)[:, None]).float()
-    lp = torch.zeros(len(rewards), T, requires_grad=True)
-    extras = fields.pop("extras", {})
-    return objectives.RolloutBatch(
-        logprobs=lp, old_logprobs=lp.detach(), mask=mask, rewards=torch.tensor(rewards), group_size=group_size,
-        extras=extras, **fields,
-    )
+
+_batch = onpolicy_batch
 
 
 # ---------------------------------------------------------------- HMPO

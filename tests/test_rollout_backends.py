@@ -20,15 +20,6 @@ from harness.rollout.vllm import VLLMBackend, assemble_rollouts
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def tiny() -> tuple[torch.nn.Module, object]:
-    from harness.model import build_char_tokenizer, build_tiny_llama
-
-    tok = build_char_tokenizer()
-    torch.manual_seed(0)
-    return build_tiny_llama(len(tok), {"hidden_size": 32, "layers": 2, "heads": 4}, tok).eval(), tok
-
-
 def test_hf_is_the_default_backend() -> None:
     assert backends.get_backend() is hf
     assert backends.backend_name(backends.get_backend("hf")) == "hf"
