@@ -173,20 +173,14 @@ def rollout_signals(
         if "old_logprobs" in needs or "old_entropy" in needs or s.updates_per_batch > 1:
             with_entropy = "old_entropy" in needs
             sets = row_sets if row_sets else [torch.arange(r.completion_mask.shape[0])]
-            lp = torch.zeros_like(r.completion_mask, dtype=torch.float32)
-            ent = torch.zeros_like(lp) if with_entropy else None
-            for idx in sets:
-                part_lp, part_ent = completion_logprobs(model, _sub(r, idx), with_entropy=with_entropy,
-                                                        temperature=s.temperature)
-                idx = idx.to(lp.device)
-                lp = lp.to(part_lp.dtype)
-                lp[idx] = part_lp
-                if ent is not None and part_ent is not None:
-                    ent = ent.to(part_ent.dtype)
-                    ent[idx] = part_ent
-            out["old_logprobs"] = lp
-            if ent is not None:
-                out["old_entropy"] = ent
+            passes = [completion_logprobs(model, _sub(r, idx), with_entropy=with_entropy, temperature=s.temperature)
+                      for idx in sets]
+            rows = torch.cat(sets).to(passes[0][0].device)
+            out["old_logprobs"] = passes[0][0].new_zeros(r.completion_mask.shape)
+            out["old_logprobs"][rows] = torch.cat([lp for lp, _ in passes])
+            if with_entropy:
+                out["old_entropy"] = passes[0][1].new_zeros(r.completion_mask.shape)
+                out["old_entropy"][rows] = torch.cat([ent for _, ent in passes])
         if "ref_logprobs" in needs:
             assert ref_model is not None
             out["ref_logprobs"], _ = completion_logprobs(ref_model, r, temperature=s.temperature)
