@@ -434,12 +434,15 @@ HOSTILE = {
     "read_root_only_files_and_dirs": ("""
         import os, stat, time
         def add(a, b):
-            deadline = time.monotonic() + 1.0  # as much of the tree as the time limit allows
+            # as much of the tree as the time limit allows; the deadline is checked per entry
+            # (one directory such as /usr/lib/x86_64-linux-gnu holds thousands), so a loaded
+            # CI machine still returns before the 1.5 s limit
+            deadline = time.monotonic() + 0.7
             for top in ("/usr/share", "/usr/libexec", "/usr/lib", "/proc/sys", "/opt"):
                 for root, dirs, files in os.walk(top):
-                    if time.monotonic() > deadline:
-                        return -1
                     for name in files + dirs:
+                        if time.monotonic() > deadline:
+                            return -1
                         path = os.path.join(root, name)
                         try:
                             info = os.lstat(path)
