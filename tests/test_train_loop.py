@@ -142,3 +142,33 @@ def test_tepo_mask_sees_only_real_entropy_change(tiny_world, tmp_path, monkeypat
     assert all(r["kl_mask_frac"] == 0.0 for r in frozen), [r["kl_mask_frac"] for r in frozen]
     assert any(r["kl_mask_frac"] > 0.0 for r in moving), [r["kl_mask_frac"] for r in moving]
     assert json.loads((tmp_path / "moving/run.json").read_text())["mechanism"] == ["kl_mask_frac"]
+
+
+def test_sampled_validation_is_avg_at_k_and_leaves_the_training_stream_alone(tiny_world, tmp_path) -> None:
+    """val_samples k: k draws per item; near-zero temperature reproduces greedy decoding, the
+    draws do not consume the training generator, and a run with sampled validation trains the
+    same weights as one with greedy validation (validation never steers training)."""
+    from harness.model import load_checkpoint
+    from harness.train.loop import validation_accuracy
+
+    model, tok = load_checkpoint(tiny_world["model"])
+    items = read_jsonl(tiny_world["data"] / "validation.jsonl")[:12]
+    greedy = validation_accuracy(model, tok, items, settings(tiny_world, tmp_path), 0)
+    assert greedy["val_n"] == 12 and "val_samples" not in greedy
+    state = torch.get_rng_state()
+    cold = validation_accuracy(model, tok, items, settings(tiny_world, tmp_path, val_samples=3, val_temperature=1e-4), 5)
+    assert torch.equal(torch.get_rng_state(), state)  # the training stream did not move
+    assert cold["val_samples"] == 3 and cold["val_n"] == 12
+    assert cold["val_accuracy"] == greedy["val_accuracy"] and cold["val_length"] == greedy["val_length"]
+    hot = settings(tiny_world, tmp_path, val_samples=3, val_temperature=3.0)
+    first, again = validation_accuracy(model, tok, items, hot, 5), validation_accuracy(model, tok, items, hot, 5)
+    assert first == again  # seeded by (seed, step)
+    assert first["val_length"] != greedy["val_length"]  # at temperature 3 the draws differ from greedy
+    # accuracy is a mean over 12 x 3 draws: a multiple of 1/36
+    assert abs(first["val_accuracy"] * 36 - round(first["val_accuracy"] * 36)) < 1e-5  # float32 mean
+
+    train(settings(tiny_world, tmp_path / "greedy"))
+    train(settings(tiny_world, tmp_path / "sampled", val_samples=2))
+    assert (tmp_path / "greedy/model/model.safetensors").read_bytes() == (tmp_path / "sampled/model/model.safetensors").read_bytes()
+    rows = read_jsonl(tmp_path / "sampled/metrics.jsonl")
+    assert [r.get("val_samples") for r in rows if "val_accuracy" in r] == [2, 2, 2]

@@ -83,7 +83,7 @@ def build_base_model(
     Writes ``out_dir``/warmstart.json with the loss curve and greedy validation accuracy
     (``val_accuracy_<suite>``, and plain ``val_accuracy`` when there is one suite).
     """
-    from harness.train.loop import TrainSettings, greedy_accuracy
+    from harness.train.loop import TrainSettings, validation_accuracy
 
     set_threads(int(warmstart.get("threads", 1)))
     seed = int(warmstart.get("seed", 0))
@@ -103,7 +103,7 @@ def build_base_model(
     def eval_fn(step: int) -> dict[str, float]:
         row: dict[str, float] = {}
         for suite, items in val.items():
-            acc = greedy_accuracy(net, tokenizer, items, probe)
+            acc = validation_accuracy(net, tokenizer, items, probe, step)  # probe: greedy (val_samples 0)
             row.update({f"{k}_{suite}": v for k, v in acc.items()})
             if len(val) == 1:
                 row.update(acc)

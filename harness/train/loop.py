@@ -52,6 +52,8 @@ class TrainSettings:
     updates_per_batch: int = 1
     val_every: int = 10
     val_prompts: int = 363
+    val_samples: int = 0  # 0: greedy validation; k >= 1: avg@k over k draws per item at val_temperature
+    val_temperature: float | None = None  # None: the training temperature
     ckpt_every: int = 10
     threads: int = 1
     prompt_format: dict[str, Any] = field(default_factory=dict)  # model.prompt_format (harness/prompts.py)
@@ -115,13 +117,36 @@ def score(texts: list[str], items: list[dict[str, Any]]) -> torch.Tensor:
     return torch.tensor([v.score for v in verify_items(texts, items)], dtype=torch.float32)
 
 
+VALIDATION_STREAM = 7_919  # offsets the validation draws' seed from every training seed
+
+
 @torch.no_grad()
-def greedy_accuracy(model: torch.nn.Module, tokenizer: Any, items: list[dict[str, Any]], s: TrainSettings) -> dict[str, float]:
-    """Greedy validation accuracy and mean completion length on ``items``; val_n is how many
-    items the accuracy is a mean of (the report's convergence threshold needs its standard error)."""
-    r = generate(model, tokenizer, format_prompts(tokenizer, items, s.prompt_format), max_new_tokens=s.max_new_tokens, greedy=True)
-    acc = score(r.texts, items)
-    return {"val_accuracy": float(acc.mean()), "val_length": float(r.lengths.float().mean()), "val_n": len(items)}
+def validation_accuracy(model: torch.nn.Module, tokenizer: Any, items: list[dict[str, Any]], s: TrainSettings,
+                        step: int) -> dict[str, float]:
+    """Validation accuracy and mean completion length on ``items`` at training step ``step``.
+
+    ``s.val_samples`` 0: greedy decoding, one completion per item. k >= 1: k draws per item at
+    ``s.val_temperature`` (default: the training temperature), accuracy and length the means
+    over all len(items) * k completions (avg@k, the test metric's definition). The draws come
+    from a generator seeded by (seed, step) under ``torch.random.fork_rng``: the training
+    stream is left exactly as it was, and every objective of a seed draws with the same seed
+    at the same step (common random numbers make their curves comparable). ``val_n`` is the
+    number of items (the report's convergence margin uses its binomial SE: conservative for
+    k > 1, whose mean has a smaller SE)."""
+    prompts = format_prompts(tokenizer, items, s.prompt_format)
+    if s.val_samples == 0:
+        r = generate(model, tokenizer, prompts, max_new_tokens=s.max_new_tokens, greedy=True)
+        acc = score(r.texts, items)
+        return {"val_accuracy": float(acc.mean()), "val_length": float(r.lengths.float().mean()), "val_n": len(items)}
+    k = int(s.val_samples)
+    temperature = s.val_temperature if s.val_temperature is not None else s.temperature
+    device = next(model.parameters()).device
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(VALIDATION_STREAM * 1_000_003 + s.seed * 100_003 + step)
+        r = sample(model, tokenizer, prompts, num_samples=k, max_new_tokens=s.max_new_tokens, temperature=temperature)
+    acc = score(r.texts, [it for it in items for _ in range(k)])
+    return {"val_accuracy": float(acc.mean()), "val_length": float(r.lengths.float().mean()), "val_n": len(items),
+            "val_samples": k}
 
 
 def _sub(r: Rollouts, idx: torch.Tensor) -> Rollouts:
@@ -276,7 +301,7 @@ def train(s: TrainSettings) -> dict[str, Any]:
             monitor.resume(start)
         print(f"resuming {s.objective} seed {s.seed} from step {start} ({state_dir / 'state.pt'})", flush=True)
     else:
-        rows.append({"step": 0, "rollout_tokens": 0, "wall_s": 0.0, **greedy_accuracy(model, tokenizer, val_items, s)})
+        rows.append({"step": 0, "rollout_tokens": 0, "wall_s": 0.0, **validation_accuracy(model, tokenizer, val_items, s, 0)})
 
     t_start = time.time() - wall0
     model.train()
@@ -364,7 +389,7 @@ def train(s: TrainSettings) -> dict[str, Any]:
         }
         if (step + 1) % s.val_every == 0 or step + 1 == s.steps:
             model.eval()
-            row.update(greedy_accuracy(model, tokenizer, val_items, s))
+            row.update(validation_accuracy(model, tokenizer, val_items, s, step + 1))
             model.train()
             bar.write(f"{s.objective} seed {s.seed} step {step + 1}: val_accuracy={row['val_accuracy']:.3f} val_length={row['val_length']:.1f}")
         rows.append(row)
