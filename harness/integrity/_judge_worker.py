@@ -1,4 +1,5 @@
-"""The second-opinion judge's worker process (see judge.py for what it judges and why).
+"""The second-opinion judge's worker process (see judge.py for what it judges and why;
+code_judge.py for the code path, which starts its sandboxes from here).
 
 Runs under ``verifiers.worker_pool``: an address-space limit, killed past its deadline.
 math-verify is used as shipped (its LaTeX extraction, its sympy equivalence, its own
@@ -106,6 +107,10 @@ def judge_science(completion: str, reference: str, rel_tol: float) -> dict[str, 
 def check(request: dict[str, Any]) -> dict[str, Any]:
     if request.get("domain") == "math":
         return judge_math(request["completion"], request["answer"])
+    if request.get("domain") == "code":  # a batch: its checks run at once (code_judge.judge_programs)
+        from harness.integrity.code_judge import judge_programs
+
+        return {"opinions": judge_programs(request["checks"])}
     if request.get("domain") == "science":
         return judge_science(request["completion"], request["answer"], float(request.get("rel_tol", 1e-6)))
     return {"score": None, "detail": f"no judge for {request.get('domain')!r}", "judge": "none"}

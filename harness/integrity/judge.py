@@ -10,8 +10,11 @@ Independent of ``verifiers/`` in every part that decides a verdict:
 - science: a choice letter must equal the reference letter; a number with a unit must have
   the reference's unit, spelled the same, and its value within the item's relative
   tolerance; a different spelling of a unit (mV vs V) is an abstention, not a verdict.
-- code: no opinion (abstains): an independent judge would run the item's tests through a
-  second sandbox path, which the arena does not have.
+- code: the item's tests run again on a second harness path inside the same bubblewrap
+  sandbox (``code_judge``: tests and candidate in two fresh sandboxed interpreters joined by
+  a socket, literals as ``repr`` lines, the tests' exit status as the verdict), not the
+  verifier's zygote, host-side test runner and JSON channel. Where no sandbox works it
+  abstains and says why; model text never runs outside the sandbox.
 
 Model text is judged in a worker process (``_judge_worker``: address-space limit, killed
 past its deadline), never in the trainer: math-verify's parsers and sympy can hang or blow
@@ -24,6 +27,9 @@ from dataclasses import dataclass
 from typing import Any
 
 JUDGE_TIMEOUT_S = 5.0
+#: on top of a code batch's longest limit (code_judge: each check's host deadline is its
+#: limit + HOST_GRACE_S; the checks of a batch run at once)
+CODE_GRACE_S = 10.0
 MAX_JUDGED_CHARS = 20_000
 _pool: Any = None
 _lock = threading.Lock()
@@ -39,7 +45,9 @@ class Opinion:
 
 
 def judge_pool() -> Any:
-    """The one worker process of this trainer (started on first use, closed at exit).
+    """The one worker process of this trainer (started on first use, closed at exit): a
+    ``CodeWorkerPool``, so a judge worker the pool kills (past its deadline, at exit) takes
+    the code judge's sandboxes with it.
 
     Started from the calling thread, on purpose not from a short-lived helper thread: a
     worker asks for SIGKILL when the *thread* that started it ends (PR_SET_PDEATHSIG), so a
@@ -47,15 +55,21 @@ def judge_pool() -> Any:
     global _pool
     with _lock:
         if _pool is None:
-            from verifiers.worker_pool import WorkerPool
+            from verifiers.code_verifier import CodeWorkerPool
 
-            _pool = WorkerPool("harness.integrity._judge_worker", 1)
+            _pool = CodeWorkerPool("harness.integrity._judge_worker", 1)
         return _pool
 
 
 def request_for(completion: str, item: dict[str, Any]) -> dict[str, Any] | None:
     """The worker request for one completion of ``item``; None where no judge exists."""
     domain = item.get("domain")
+    if domain == "code":
+        if not isinstance(item.get("tests"), str) or not isinstance(item.get("entry_point"), str):
+            return None
+        from harness.integrity.code_judge import request_for_code
+
+        return request_for_code(completion, item)
     if domain not in ("math", "science"):
         return None
     return {"domain": domain, "completion": completion[-MAX_JUDGED_CHARS:], "answer": str(item.get("answer", "")),
@@ -63,22 +77,36 @@ def request_for(completion: str, item: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def judge_many(pairs: list[tuple[str, dict[str, Any]]]) -> list[Opinion]:
-    """Opinions on (completion, item) pairs, in order."""
+    """Opinions on (completion, item) pairs, in order; an item without a judge (or a code
+    item without tests) gets an abstention that says so."""
     requests = [request_for(text, item) for text, item in pairs]
     opinions: list[Opinion | None] = [None] * len(pairs)
     for i, item in enumerate(pairs):
         if requests[i] is None:
             opinions[i] = Opinion(None, f"no independent judge for domain {item[1].get('domain')!r}", "none")
-    sent = [i for i, r in enumerate(requests) if r is not None]
+    sent = [i for i, r in enumerate(requests) if r is not None and r["domain"] != "code"]
     if sent:
-        from verifiers.worker_pool import Lost, Timeout
-
         replies = judge_pool().run([requests[i] for i in sent], timeout_s=JUDGE_TIMEOUT_S)
         for i, reply in zip(sent, replies):
-            if isinstance(reply, Timeout):
-                opinions[i] = Opinion(None, f"judge timed out after {reply.seconds:g} s", "worker")
-            elif isinstance(reply, Lost) or not isinstance(reply, dict):
-                opinions[i] = Opinion(None, f"judge lost: {getattr(reply, 'detail', reply)}", "worker")
-            else:
-                opinions[i] = Opinion(reply.get("score"), str(reply.get("detail", ""))[:200], str(reply.get("judge", "?")))
+            opinions[i] = _opinion_of(reply)
+    code = [i for i, r in enumerate(requests) if r is not None and r["domain"] == "code"]
+    if code:  # one request: the worker runs the batch's sandboxes at once, under the slowest one's deadline
+        timeout_s = max(requests[i]["timeout_s"] for i in code) + CODE_GRACE_S
+        (reply,) = judge_pool().run([{"domain": "code", "checks": [requests[i] for i in code]}], timeout_s=timeout_s)
+        batch = reply.get("opinions") if isinstance(reply, dict) else None
+        if not isinstance(batch, list) or len(batch) != len(code):
+            batch = [reply] * len(code)  # a timeout, a lost worker, or the worker's error reply
+        for i, one in zip(code, batch):
+            opinions[i] = _opinion_of(one)
     return opinions  # type: ignore[return-value]
+
+
+def _opinion_of(reply: Any) -> Opinion:
+    """An Opinion from the worker's reply, or the abstention a Timeout / Lost / error reply means."""
+    from verifiers.worker_pool import Lost, Timeout
+
+    if isinstance(reply, Timeout):
+        return Opinion(None, f"judge timed out after {reply.seconds:g} s", "worker")
+    if isinstance(reply, Lost) or not isinstance(reply, dict) or "score" not in reply:
+        return Opinion(None, f"judge lost: {str(getattr(reply, 'detail', reply))[:200]}", "worker")
+    return Opinion(reply.get("score"), str(reply.get("detail", ""))[:200], str(reply.get("judge", "?")))

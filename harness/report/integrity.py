@@ -25,8 +25,9 @@ harness/integrity, and metrics.jsonl) and decides, per run, which alarms stand:
 
 ``integrity_summary`` is the summary.json block; ``add_integrity`` puts the "Integrity"
 column and section on the leaderboard; ``write_integrity_markdown`` writes
-results/integrity.md with the kept samples; ``samples_table`` gives one run's samples as
-columns for MLflow's ``log_table``.
+results/integrity.md with the kept samples; ``samples_table`` / ``run_samples_table`` give
+one run's samples as columns, which harness/report/tracking.py logs as each run's MLflow
+table ``integrity_samples.json``.
 """
 from __future__ import annotations
 
@@ -404,7 +405,8 @@ def integrity_section(summary: Mapping[str, Any], entries: Sequence[str] | None 
             sec.rows.append(_row(name, all_entries[name]))
     sec.notes += list(integrity.get("problems") or [])
     sec.notes.append("Flagged samples (prompt, completion, verdict, detector): results/integrity.md; every kept "
-                     "sample of a run: runs/{objective}/seed{seed}/integrity.jsonl.")
+                     "sample of a run: runs/{objective}/seed{seed}/integrity.jsonl, and in MLflow the run's table "
+                     "integrity_samples.json, with the run's own clean / N flags as its tag arena.integrity.")
     return sec
 
 
@@ -498,10 +500,20 @@ def write_integrity_markdown(summary: Mapping[str, Any], results: str | Path) ->
     return atomic_write_text(Path(results) / "integrity.md", to_markdown(integrity_markdown_sections(summary)))
 
 
+SAMPLE_COLUMNS = ("step", "detector", "reason", "item_id", "prompt", "completion", "reference", "reward",
+                  "second_opinion")
+
+
 def samples_table(results: str | Path, objective: str, seed: int) -> dict[str, list[Any]]:
     """Every kept sample of one run as columns (for ``mlflow.log_table``); empty if none."""
-    path = Path(results) / "runs" / objective / f"seed{seed}" / "integrity.jsonl"
-    columns = ("step", "detector", "reason", "item_id", "prompt", "completion", "reference", "reward", "second_opinion")
+    return run_samples_table(Path(results) / "runs" / objective / f"seed{seed}" / "integrity.jsonl")
+
+
+def run_samples_table(path: Path) -> dict[str, list[Any]]:
+    """Every sample kept in the integrity.jsonl at ``path``, in file order, as columns
+    ``SAMPLE_COLUMNS`` (None where a sample lacks one: ``second_opinion`` is only on the
+    judge's disagreements); empty columns if the file is missing or kept none."""
+    columns = SAMPLE_COLUMNS
     table: dict[str, list[Any]] = {c: [] for c in columns}
     if not path.exists():
         return table

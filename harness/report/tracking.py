@@ -7,7 +7,9 @@ else ``sqlite:///results/mlflow.db`` with artifacts under results/mlruns. The ex
 several comparisons, and other people's runs, may share one experiment.
 
 What. One run per objective x seed (params = hyperparameters + resolved train config,
-per-step metrics from metrics.jsonl, evaluation metrics, run.json), a run for the base
+per-step metrics from metrics.jsonl, evaluation metrics, run.json; where the integrity
+monitor ran, integrity.jsonl, its flagged samples as the table integrity_samples.json and
+the run's integrity verdict, see ``_log_integrity``), a run for the base
 model's evaluations, and one "summary" run carrying the leaderboard, audit, summary.json,
 plots and the leaderboard tables.
 
@@ -66,6 +68,10 @@ ROW_MARKER = "train/wall_s"
 #: URI schemes whose store is a local file or database: one writer at a time (no live logging)
 LOCAL_SCHEMES = ("", "file", "sqlite")
 LIVE_SETTINGS = ("auto", True, False)
+#: each run's kept integrity samples (harness/integrity), as an MLflow table artifact
+INTEGRITY_SAMPLES_TABLE = "integrity_samples.json"
+#: each run's integrity verdict as the leaderboard shows it: "clean" / "N flags: ..."
+INTEGRITY_TAG = "arena.integrity"
 
 
 # ---------------------------------------------------------------- where
@@ -360,8 +366,8 @@ def log_comparison(comparison: Comparison, summary: Mapping[str, Any], results: 
         run_id = tracked.info.run_id
         _log_metrics(client, run_id, _new_rows(client, tracked, run.metrics)
                      + _changed(tracked, _eval_metrics(comparison, objective, seed)))
-        # run.json, and the integrity monitor's per-step record with its flagged samples (when it ran)
-        _log_artifacts(client, run_id, [run.metrics_path.parent / "run.json", run.metrics_path.parent / "integrity.jsonl"])
+        _log_artifacts(client, run_id, [run.metrics_path.parent / "run.json"])
+        _log_integrity(client, run_id, run.metrics_path.parent, summary, objective, seed)  # issue 19, when it ran
         if sha is not None:
             client.set_tag(run_id, METRICS_SHA_TAG, sha)
         client.set_terminated(run_id)
@@ -400,29 +406,39 @@ def _summary_metrics(summary: Mapping[str, Any]) -> list[Any]:
 
 
 def _log_tables(client: Any, run_id: str, summary: Mapping[str, Any]) -> None:
-    """The leaderboard rows as MLflow tables (sortable in the UI), replaced on a rerun.
+    """The leaderboard rows as MLflow tables (sortable in the UI), replaced on a rerun."""
+    tables = {}
+    for benchmark, bench in summary["benchmarks"].items():
+        rows = [r for r in bench["rows"] if r.get("status") != "missing"]
+        if not rows:
+            continue
+        tables[f"leaderboard_{benchmark}.json"] = {
+            "objective": [r["objective"] for r in rows],
+            "seeds": [len(r["seeds"]) for r in rows],
+            "accuracy": [(r.get("accuracy") or {}).get("value") for r in rows],
+            "accuracy_ci_low": [(r.get("accuracy") or {}).get("ci_low") for r in rows],
+            "accuracy_ci_high": [(r.get("accuracy") or {}).get("ci_high") for r in rows],
+            "mean_length": [(r.get("mean_length") or {}).get("value") for r in rows],
+            "compression_vs_reference": [(r.get("compression_vs_reference") or {}).get("value") for r in rows],
+        }
+    log_table_artifacts(client, run_id, tables)
+
+
+def log_table_artifacts(client: Any, run_id: str, tables: Mapping[str, Mapping[str, Sequence[Any]]]) -> None:
+    """Log each {artifact file name: {column: values}} as an MLflow table of the run,
+    replacing the file a previous report logged under that name.
 
     ``MlflowClient.log_table`` appends to an existing table file, so a rerun would double its
     rows: the same file (pandas' "split" JSON, as log_table writes it) is logged as a plain
-    artifact, which overwrites, and registered as a table the way log_table does."""
+    artifact, which overwrites, and registered as a table the way log_table does (the run's
+    ``mlflow.loggedArtifacts`` tag), so the UI's table view and ``load_table`` find it."""
     from mlflow.utils.mlflow_tags import MLFLOW_LOGGED_ARTIFACTS
 
+    if not tables:
+        return
     logged = json.loads(client.get_run(run_id).data.tags.get(MLFLOW_LOGGED_ARTIFACTS, "[]"))
     with tempfile.TemporaryDirectory() as tmp:
-        for benchmark, bench in summary["benchmarks"].items():
-            rows = [r for r in bench["rows"] if r.get("status") != "missing"]
-            if not rows:
-                continue
-            columns = {
-                "objective": [r["objective"] for r in rows],
-                "seeds": [len(r["seeds"]) for r in rows],
-                "accuracy": [(r.get("accuracy") or {}).get("value") for r in rows],
-                "accuracy_ci_low": [(r.get("accuracy") or {}).get("ci_low") for r in rows],
-                "accuracy_ci_high": [(r.get("accuracy") or {}).get("ci_high") for r in rows],
-                "mean_length": [(r.get("mean_length") or {}).get("value") for r in rows],
-                "compression_vs_reference": [(r.get("compression_vs_reference") or {}).get("value") for r in rows],
-            }
-            artifact = f"leaderboard_{benchmark}.json"
+        for artifact, columns in tables.items():
             path = Path(tmp) / artifact
             path.write_text(json.dumps({"columns": list(columns),
                                         "data": [list(values) for values in zip(*columns.values())]}))
@@ -431,6 +447,39 @@ def _log_tables(client: Any, run_id: str, summary: Mapping[str, Any]) -> None:
             if entry not in logged:
                 logged.append(entry)
     client.set_tag(run_id, MLFLOW_LOGGED_ARTIFACTS, json.dumps(logged))
+
+
+def _log_integrity(client: Any, run_id: str, run_dir: Path, summary: Mapping[str, Any], objective: str,
+                   seed: int) -> None:
+    """The integrity monitor's record of one run (issue 19): integrity.jsonl as an artifact,
+    its kept flagged samples (prompt, completion, verdict, detector, second opinion) as the
+    table ``INTEGRITY_SAMPLES_TABLE``, and the report's verdict on the run as the tag
+    ``arena.integrity`` ("clean" / "N flags: ...") with the metrics ``integrity/flags`` and
+    ``integrity/alarms/<name>`` for every alarm the report knows (1 where it stands, expected
+    ones included; 0 where not). The
+    per-step counts reach MLflow as ``train/integrity_*`` with the other training rows."""
+    from mlflow.entities import Metric
+
+    from harness.report.integrity import ALARM_TITLES, integrity_cell, run_samples_table
+
+    record = run_dir / "integrity.jsonl"
+    if not record.exists():
+        return
+    _log_artifacts(client, run_id, [record])
+    table = run_samples_table(record)
+    if table["detector"]:
+        log_table_artifacts(client, run_id, {INTEGRITY_SAMPLES_TABLE: table})
+    entry = ((summary.get("integrity") or {}).get("entries") or {}).get(objective) or {}
+    verdict = (entry.get("seeds") or {}).get(str(seed))
+    if verdict and verdict.get("monitored"):
+        client.set_tag(run_id, INTEGRITY_TAG, integrity_cell({**verdict, "monitored": 1, "runs": 1,
+                                                              "alarms": [a["name"] for a in verdict["alarms"]
+                                                                         if not a["expected"]]}))
+        now = _now_ms()
+        metrics = [Metric("integrity/flags", float(verdict["flags"]), now, 0)]
+        standing = {a["name"] for a in verdict["alarms"]}
+        metrics += [Metric(f"integrity/alarms/{name}", float(name in standing), now, 0) for name in ALARM_TITLES]
+        _log_metrics(client, run_id, _changed(client.get_run(run_id), metrics))
 
 
 # ---------------------------------------------------------------- live, from a training job
