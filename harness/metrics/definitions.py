@@ -41,7 +41,7 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     if not (0 <= c <= n) or k < 1:
         raise ValueError(f"pass@k needs 0 <= c <= n and k >= 1; got n={n}, c={c}, k={k}")
     if k > n:
-        raise ValueError(f"pass@{k} needs at least k samples per problem; got n={n}")
+        raise ValueError(f"pass@k needs at least k samples per problem; got n={n} < k={k}")
     if n - c < k:
         return 1.0
     return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
