@@ -86,7 +86,7 @@ def evaluate_main(argv: list[str]) -> int:
     from harness.evaluate import run_evaluation
 
     res = run_evaluation(**_settings(argv, "harness evaluate"))
-    print(f"{res['objective']} seed {res['seed']} {res['benchmark']}: accuracy {res['accuracy']:.4f} over {res['n']} items, mean length {res['mean_length']:.1f}")
+    print(f"{res['objective']} seed {res['seed']} {res['benchmark']}: {res.get('metric', 'accuracy')} {res['accuracy']:.4f} over {res['n']} items, mean length {res['mean_length']:.1f}")
     return 0
 
 

@@ -14,14 +14,18 @@ import pytest
 
 from harness.tasks.registry import verify_items
 from harness.tasks.specs import (
+    LCB_CALL,
+    LCB_RUN,
     SPECS,
     UNPINNED,
     BadRow,
     benchmark_rows,
     items_checksum,
     last_boxed,
+    lcb_check_source,
     load_benchmark,
     row_to_item,
+    verify_spec_items,
 )
 
 FIXTURES = Path(__file__).resolve().parent / "data" / "benchmarks"
@@ -159,8 +163,57 @@ def test_livecodebench_keeps_its_release_window_and_decodes_private_tests() -> N
                                       {"input": "5 7\n", "output": "12\n", "testtype": "stdin"}]
     assert "stdin" in stdin_item["prompt"]
     assert leetcode_item["func_name"] == "countItems" and "class Solution" in leetcode_item["prompt"]
-    # not judged yet: the code verifier runs check(candidate) only (see the module notes)
-    assert SPECS["livecodebench"].verifiable is False
+    assert stdin_item["entry_point"] == LCB_RUN and leetcode_item["entry_point"] == LCB_CALL
+    assert SPECS["livecodebench"].verifiable
+
+
+# LiveCodeBench answers, fenced as the prompt asks; wrong ones pass no test or only some
+LCB_STDIN_RIGHT = "Reading both.\n```python\na, b = map(int, input().split())\nprint(a + b)\n```"
+LCB_STDIN_RIGHT_OPEN0 = "```python\nimport sys\nsys.stdout.write(str(sum(map(int, open(0).read().split()))) + '\\n')\n```"
+LCB_STDIN_WRONG = "```python\na, b = map(int, input().split())\nprint(a * b)\n```"       # 1*2 != 3
+LCB_STDIN_PARTLY = "```python\na, b = map(int, input().split())\nprint(3)\n```"          # passes test 0 only
+LCB_CLASS_RIGHT = ("```python\nclass Solution:\n    def countItems(self, nums: List[int]) -> int:\n"
+                   "        return len(nums)\n```")
+LCB_CLASS_WRONG = ("```python\nclass Solution:\n    def countItems(self, nums: List[int]) -> int:\n"
+                   "        return len(nums) + 1\n```")
+
+
+def test_livecodebench_programs_run_in_the_sandbox_against_stdin_and_functional_tests() -> None:
+    stdin_item, leetcode_item = _load("livecodebench").items
+    texts = [LCB_STDIN_RIGHT, LCB_STDIN_RIGHT_OPEN0, LCB_STDIN_WRONG, LCB_STDIN_PARTLY, LCB_CLASS_RIGHT, LCB_CLASS_WRONG]
+    items = [stdin_item] * 4 + [leetcode_item] * 2
+    verdicts = verify_spec_items(texts, items)
+    assert [v.score for v in verdicts] == [1.0, 1.0, 0.0, 0.0, 1.0, 0.0], [v.detail for v in verdicts]
+    assert "test 1" in verdicts[3].detail  # all of the item's tests count, the private ones too
+
+
+def test_livecodebench_program_gets_an_input_larger_than_a_pipe_buffer() -> None:
+    numbers = list(range(60_000))  # ~350 kB of input, several pipe buffers
+    row = {"question_id": "big", "question_content": "Sum the numbers.", "starter_code": "",
+           "public_test_cases": json.dumps([{"input": " ".join(map(str, numbers)) + "\n",
+                                             "output": f"{sum(numbers)}\n", "testtype": "stdin"}]),
+           "private_test_cases": "[]", "metadata": "{}", "contest_date": "2024-09-01T00:00:00"}
+    item = row_to_item(SPECS["livecodebench"], row, 0)
+    program = "```python\nimport sys\nprint(sum(map(int, sys.stdin.read().split())))\n```"
+    assert [v.score for v in verify_spec_items([program], [item])] == [1.0]
+
+
+def test_livecodebench_stdout_compare_is_line_by_line_and_numeric_like_lcb() -> None:
+    namespace: dict = {}
+    exec(lcb_check_source([], functional=False), namespace)  # trusted test code, no candidate involved
+    same = namespace["_same_stdout"]
+    assert same("3 \n4\n\n", "3\n4")          # trailing spaces and blank lines do not matter
+    assert same("1.50 2\n", "1.5 2\n")            # equal numbers are equal
+    assert not same("3\n", "3\n4\n") and not same("1.51\n", "1.5\n") and not same("a b\n", "a  c\n")
+
+
+def test_a_livecodebench_response_judged_without_its_wrapper_is_not_passed() -> None:
+    from harness.tasks.registry import verify_items
+
+    stdin_item, _ = _load("livecodebench").items
+    # the raw program defines no entry point: the plain path must fail, never pass by accident
+    reference = dict(stdin_item, prompt="")
+    assert verify_items([LCB_STDIN_RIGHT], [reference])[0].score == 0.0
 
 
 def test_checksum_is_canonical_and_the_same_from_jsonl_and_parquet(tmp_path: Path) -> None:
@@ -227,3 +280,123 @@ def test_livecodebench_private_tests_unpickle_plain_data_only() -> None:
         _lcb_tests(encode(Hostile()))
     with pytest.raises(BadRow, match="expected a pickled JSON string"):
         _lcb_tests(encode([1, 2]))
+
+
+# --- evaluating a checkpoint on a spec benchmark (harness.evaluate.run_spec_evaluation) -------
+
+def test_nucleus_choice_draws_only_inside_the_nucleus_in_proportion() -> None:
+    import torch
+
+    from harness.evaluate import nucleus_choice
+
+    probs = torch.tensor([0.05, 0.5, 0.15, 0.3])
+    logits = probs.log().repeat(4000, 1)
+    torch.manual_seed(0)
+    tokens = nucleus_choice(logits, 1.0, 0.8)
+    # nucleus at 0.8: 0.5 (mass before 0) and 0.3 (before 0.5); 0.15 has 0.8 before it: out
+    assert set(tokens.tolist()) == {1, 3}
+    assert (tokens == 1).float().mean().item() == pytest.approx(0.5 / 0.8, abs=0.03)
+    assert set(nucleus_choice(logits[:50], 1.0, 1e-6).tolist()) == {1}   # tiny top_p: the mode only
+
+
+def _fake_rollouts(texts: list[str], lengths: list[int]):  # noqa: ANN202
+    import torch
+
+    from harness.rollout.hf import Rollouts
+
+    n, T = len(texts), max(lengths)
+    mask = (torch.arange(T)[None] < torch.tensor(lengths)[:, None]).float()
+    return Rollouts(torch.zeros(n, 2, dtype=torch.long), torch.zeros(n, T, dtype=torch.long), mask, 1, texts)
+
+
+def test_spec_evaluation_scores_avg_pass_maj_per_config_and_records_the_items_checksum(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import torch
+
+    from harness import evaluate
+    from harness.report.results import load_eval
+
+    def boxed(a: str) -> str:
+        return f"So the answer is $\\boxed{{{a}}}$."
+
+    none = "I am not sure."
+    # math500 fixture references: \frac{7}{8}, 7, 2\sqrt{2}; four draws each
+    sampled = [boxed("\\frac{7}{8}"), boxed("\\frac{7}{8}"), boxed("\\frac{7}{9}"), none,   # 2 right; majority right
+               boxed("-7"), boxed("-7"), boxed("7"), none,                                  # 1 right; majority wrong
+               boxed("\\sqrt{2}"), boxed("\\sqrt{2}"), boxed("\\sqrt{2}"), boxed("\\sqrt{2}")]  # none right
+    greedy_texts = [boxed("\\frac{7}{8}"), boxed("-7"), boxed("2\\sqrt{2}")]
+    calls: list[tuple] = []
+
+    def fake_nucleus(model, tok, prompts, *, num_samples, max_new_tokens, temperature, top_p):  # noqa: ANN001
+        calls.append(("nucleus", len(prompts), num_samples, temperature, top_p, max_new_tokens))
+        return _fake_rollouts(sampled, [10] * 12)
+
+    def fake_generate(model, tok, prompts, *, max_new_tokens, greedy):  # noqa: ANN001
+        calls.append(("greedy", len(prompts), greedy))
+        return _fake_rollouts(greedy_texts, [4, 5, 6])
+
+    monkeypatch.setattr(evaluate, "nucleus_sample", fake_nucleus)
+    monkeypatch.setattr(evaluate, "generate", fake_generate)
+    monkeypatch.setattr(evaluate, "format_prompts", lambda tok, chunk, fmt: [it["prompt"] for it in chunk])
+    monkeypatch.setattr(evaluate, "load_checkpoint", lambda path, dtype: (torch.nn.Linear(1, 1), None))
+    monkeypatch.setattr(evaluate, "describe_model", lambda model: "fake")
+    out = tmp_path / "eval" / "grpo" / "seed0" / "math500.json"
+    result = evaluate.run_evaluation(
+        checkpoint="ckpt/model", data=str(FIXTURES / "math500"), out=str(out), objective="grpo", seed=0,
+        benchmark="math500", max_new_tokens=64, batch_size=64,
+        sampling=[{"k": 4, "temperature": 0.6, "top_p": 0.95}, {"k": 1, "temperature": 0.0}])
+    assert calls == [("nucleus", 3, 4, 0.6, 0.95, 64), ("greedy", 3, True)]
+    first, second = result["sampling"]
+    # avg@4 = (2/4 + 1/4 + 0) / 3; pass@4 with n = 4: 1, 1, 0; maj@4: right, wrong, wrong
+    assert first["metrics"] == {"avg@4": pytest.approx(0.25), "pass@4": pytest.approx(2 / 3),
+                                "maj@4": pytest.approx(1 / 3)}
+    assert second["metrics"] == {"avg@1": pytest.approx(2 / 3), "pass@1": pytest.approx(2 / 3),
+                                 "maj@1": pytest.approx(2 / 3)}
+    # the first config is what the leaderboard reads: its metric per item, and the overall
+    assert result["metric"] == "avg@4" and result["accuracy"] == pytest.approx(0.25)
+    assert [it["score"] for it in result["items"]] == [0.5, 0.25, 0.0]
+    assert result["items"][0]["draws"] == [[1.0, 10], [1.0, 10], [0.0, 10], [0.0, 10]]
+    loaded = load_benchmark("math500", FIXTURES / "math500")
+    assert result["dataset"]["checksum"] == loaded.checksum == items_checksum(loaded.items)
+    assert result["dataset"]["revision"] == SPECS["math500"].revision and result["dataset"]["n_items"] == 3
+    assert json.loads(out.read_text()) == json.loads(json.dumps(result))
+    record = load_eval(tmp_path, "grpo", 0, "math500", [])  # the report reads it as any eval JSON
+    assert record is not None and record.run_eval.scores.tolist() == [0.5, 0.25, 0.0]
+
+
+def test_spec_evaluation_rejects_bad_sampling_entries_naming_the_key() -> None:
+    from harness.evaluate import sampling_configs
+
+    spec = SPECS["aime2024"]
+    default, = sampling_configs(spec, None, 512)
+    assert (default.metric, default.k, default.temperature, default.top_p, default.max_new_tokens) == \
+        ("avg@k", 32, 1.0, 0.7, 512)
+    with pytest.raises(ValueError, match=r"aime2024: sampling\[0\]: key 'k' is missing"):
+        sampling_configs(spec, [{"temperature": 0.6}], 512)
+    with pytest.raises(ValueError, match=r"sampling\[1\]: unknown key\(s\) \['topp'\]"):
+        sampling_configs(spec, [{"k": 2, "temperature": 0.6}, {"k": 2, "temperature": 0.6, "topp": 0.9}], 512)
+    with pytest.raises(ValueError, match=r"temperature' must be > 0, or 0 \(greedy\) with k = 1"):
+        sampling_configs(spec, [{"k": 4, "temperature": 0.0}], 512)
+    with pytest.raises(ValueError, match=r"key 'metric' must be one of"):
+        sampling_configs(spec, [{"k": 4, "temperature": 0.6, "metric": "best@k"}], 512)
+
+
+def test_spec_evaluation_of_a_real_checkpoint_through_the_cli_records_what_it_saw(
+        tiny_world: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import main
+
+    def run(name: str, **extra: object) -> dict:
+        out = tmp_path / f"{name}.json"
+        settings = {"checkpoint": str(tiny_world["model"]), "data": str(FIXTURES / "gsm8k"), "out": str(out),
+                    "objective": "base", "seed": 0, "benchmark": "gsm8k", "max_new_tokens": 6, "batch_size": 8,
+                    "sampling": [{"k": 2, "temperature": 1.0, "top_p": 0.9, "metric": "pass@k"}], **extra}
+        assert main(["evaluate", "--settings", json.dumps(settings)]) == 0
+        return json.loads(out.read_text())
+
+    full, again, first = run("full"), run("again"), run("first", limit=1)
+    assert "gsm8k: pass@2 " in capsys.readouterr().out  # the CLI names the metric it printed
+    assert full["dataset"]["checksum"] == load_benchmark("gsm8k", FIXTURES / "gsm8k").checksum
+    assert first["dataset"]["checksum"] != full["dataset"]["checksum"] and first["n"] == 1
+    assert full["metric"] == "pass@2" and full["sampling"][0]["top_p"] == 0.9
+    assert [len(it["draws"]) for it in full["items"]] == [2, 2]
+    assert full["items"] == again["items"]  # seeded: the same draws twice

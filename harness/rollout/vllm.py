@@ -310,8 +310,10 @@ class VLLMBackend:
         max_new_tokens: int,
         temperature: float = 1.0,
         greedy: bool = False,
+        top_p: float = 1.0,
     ) -> Rollouts:
-        """As ``harness.rollout.hf.generate``; weights are re-sent first if the model changed."""
+        """As ``harness.rollout.hf.generate``; weights are re-sent first if the model changed.
+        top_p < 1: nucleus sampling (the papers' benchmark settings, harness/tasks/specs.py)."""
         from vllm import SamplingParams
 
         llm = self._engine(model)
@@ -323,7 +325,7 @@ class VLLMBackend:
         params = SamplingParams(
             n=1 if greedy else num_samples,
             temperature=0.0 if greedy else temperature,
-            top_p=1.0,
+            top_p=1.0 if greedy else top_p,
             top_k=0,
             max_tokens=max_new_tokens,
             seed=self.seed * 1_000_003 + self._calls,

@@ -18,6 +18,10 @@ Loading, in order: an explicit local path (a JSONL/JSON/parquet file, or a folde
 layout ``datasets`` writes: ``<split>.jsonl``, ``<split>-*.parquet``, ``data/<split>-*``),
 else ``datasets.load_dataset`` at the pinned revision (needs the hub). Items are built
 from rows by the spec's rule, so the same row always gives the same item and checksum.
+
+Judging: ``verify_spec_items(texts, items)`` (harness evaluate and the lm-eval tasks call
+it), i.e. the registry's verifiers, with LiveCodeBench programs wrapped into one function
+that runs inside the code verifier's sandbox against stdin/stdout or functional tests.
 """
 from __future__ import annotations
 
@@ -153,9 +157,9 @@ _SPECS: tuple[BenchmarkSpec, ...] = (
         Sampling("avg@k", 8, 0.6, 0.95, 32768,
                  "window 2024-08..2025-01 and temperature 0.6, top-p 0.95: DeepSeek-R1 arXiv 2501.12948 §3.1 (k: ours)"),
         None, filters={"contest_date_from": "2024-08-01", "contest_date_before": "2025-02-01"},
-        verifiable=False,
-        notes="stdin/stdout and LeetCode-class tests; the arena's code verifier runs check(candidate) "
-              "only, so these items load but are not judged yet"),
+        notes="stdin/stdout and LeetCode-class (functional) tests, run in the code verifier's sandbox: the "
+              "program is wrapped into one function (verify_spec_items) that the trusted check() calls per "
+              "test; outputs compared line by line as LiveCodeBench does"),
 )
 SPECS: dict[str, BenchmarkSpec] = {s.name: s for s in _SPECS}
 
@@ -269,6 +273,163 @@ class _StringOnlyUnpickler(pickle.Unpickler):
         raise BadRow(f"LiveCodeBench private tests: refused to load {module}.{name} from a pickle")
 
 
+# --- LiveCodeBench in the sandbox ------------------------------------------------------------
+#
+# The code verifier calls ``check(candidate)`` on the host with ``candidate`` a proxy of one
+# function defined in the sandbox. A LiveCodeBench answer is a whole program (stdin -> stdout)
+# or a ``class Solution`` method, so the program is wrapped, inside the source that goes into
+# the sandbox, into one function: LCB_RUN(stdin_text) -> stdout_text, or LCB_CALL(*args) ->
+# Solution().<func_name>(*args). The program is carried base64-encoded (no fence or quote in
+# it can break the wrapper). The host-side check (lcb_check_source) holds the tests and
+# compares; the program never sees the expected outputs.
+
+LCB_RUN = "_lcb_run"
+LCB_CALL = "_lcb_call"
+#: The imports LiveCodeBench's own harness puts before every program.
+LCB_IMPORTS = ("import sys, os, io, re, math, heapq, bisect, string, random, itertools, functools, "
+               "collections, operator\nfrom typing import *\nfrom collections import *\n"
+               "from itertools import *\nfrom functools import *\nfrom heapq import *\nfrom bisect import *\n")
+
+_LCB_STDIN_WRAPPER = """import base64 as _lcb_b64
+
+def {run}(stdin_text):
+    import io, os, sys, threading
+    data = stdin_text.encode()
+    # the input on fd 0 itself (programs read open(0) as often as input()), through a pipe:
+    # the sandbox's /tmp is read-only. A writer thread feeds what the pipe buffer cannot hold.
+    read_end, write_end = os.pipe()
+
+    def feed():
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(write_end, view):]
+        except OSError:
+            pass
+        finally:
+            os.close(write_end)
+
+    threading.Thread(target=feed, daemon=True).start()
+    if read_end != 0:  # 0 itself when the last test's program closed fd 0 (open(0) does)
+        os.dup2(read_end, 0)
+        os.close(read_end)
+    saved_in, saved_out = sys.stdin, sys.stdout
+    out = io.BytesIO()
+    stdout = io.TextIOWrapper(out, write_through=True)
+    sys.stdin = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, closefd=False)))
+    sys.stdout = stdout
+    try:
+        exec(compile({imports!r} + _lcb_b64.b64decode({program!r}).decode(), "<program>", "exec"),
+             {{"__name__": "__main__"}})
+    except SystemExit:
+        pass
+    finally:
+        stdout.flush()
+        sys.stdin, sys.stdout = saved_in, saved_out
+    return out.getvalue().decode(errors="replace")
+"""
+
+_LCB_FUNCTIONAL_WRAPPER = """import base64 as _lcb_b64
+_lcb_namespace = {{"__name__": "_lcb_solution"}}
+exec(compile({imports!r} + _lcb_b64.b64decode({program!r}).decode(), "<program>", "exec"), _lcb_namespace)
+
+def {call}(*args):
+    return getattr(_lcb_namespace["Solution"](), {func_name!r})(*args)
+"""
+
+_LCB_CHECK = """import json as _json
+from decimal import Decimal as _Decimal, InvalidOperation as _InvalidOperation
+
+_CASES = {cases!r}
+_FUNCTIONAL = {functional!r}
+
+
+def _lines(text):
+    return [line.strip() for line in text.strip().splitlines()]
+
+
+def _same_stdout(got, expected):
+    # LiveCodeBench's rule: equal stripped lines, or equal lines of equal numbers
+    a, b = _lines(got), _lines(expected)
+    if a == b:
+        return True
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        if x == y:
+            continue
+        xs, ys = x.split(), y.split()
+        if len(xs) != len(ys):
+            return False
+        try:
+            if [_Decimal(t) for t in xs] != [_Decimal(t) for t in ys]:
+                return False
+        except _InvalidOperation:
+            return False
+    return True
+
+
+def _plain(value):
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {{k: _plain(v) for k, v in value.items()}}
+    return value
+
+
+def check(candidate):
+    for number, (given, expected) in enumerate(_CASES):
+        if _FUNCTIONAL:
+            args = [_json.loads(line) for line in given.split("\\n") if line.strip()]
+            got = candidate(*args)
+            assert _plain(got) == _plain(_json.loads(expected)), f"test {{number}}: wrong return value"
+        else:
+            got = candidate(given)
+            assert isinstance(got, str), f"test {{number}}: no output"
+            assert _same_stdout(got, expected), f"test {{number}}: wrong output"
+"""
+
+
+def lcb_check_source(tests: list[dict[str, Any]], functional: bool) -> str:
+    """The trusted ``check(candidate)`` of a LiveCodeBench item (runs on the host, in the code
+    verifier's worker). tests: [{"input", "output", "testtype"}]; functional: LeetCode-style
+    (inputs are JSON arguments one per line, the output a JSON value) rather than stdin/stdout."""
+    cases = [(str(t["input"]), str(t["output"])) for t in tests]
+    return _LCB_CHECK.format(cases=cases, functional=functional)
+
+
+def lcb_program(item: Mapping[str, Any], response: str) -> str:
+    """The source sent into the sandbox for a LiveCodeBench ``response``: its last fenced code
+    block (or the whole text), wrapped into the item's entry point (LCB_RUN or LCB_CALL)."""
+    from verifiers.code_verifier import candidate_source
+
+    program = base64.b64encode(candidate_source(response).encode()).decode()
+    if item["entry_point"] == LCB_CALL:
+        return _LCB_FUNCTIONAL_WRAPPER.format(imports=LCB_IMPORTS, program=program, call=LCB_CALL,
+                                              func_name=item["func_name"])
+    return _LCB_STDIN_WRAPPER.format(imports=LCB_IMPORTS, program=program, run=LCB_RUN)
+
+
+def spec_response(item: Mapping[str, Any], response: str) -> str:
+    """What the verifier is given for ``response`` to a spec item: the wrapped program for
+    LiveCodeBench, the response itself for every other benchmark (whose items
+    ``registry.verifier_response`` already handles: stop strings, prompt continuation)."""
+    return lcb_program(item, response) if item.get("benchmark") == "livecodebench" else response
+
+
+def verify_spec_items(texts: list[str], items: list[dict[str, Any]]) -> list[Any]:
+    """Verdicts of ``texts`` against spec ``items`` (and any other arena items), one per text:
+    ``registry.verify_items`` after `spec_response`. Code runs only inside the verifier's sandbox."""
+    from harness.tasks.registry import verify_items
+
+    if len(texts) != len(items):
+        raise ValueError(f"verify_spec_items: {len(texts)} texts for {len(items)} items")
+    # the code verifier runs an item's "prompt" beside the tests as trusted helper code
+    # (HumanEval's); LiveCodeBench's prompt is prose, so its reference goes without it
+    references = [dict(it, prompt="") if it.get("benchmark") == "livecodebench" else it for it in items]
+    return verify_items([spec_response(it, t) for t, it in zip(texts, items)], references)
+
+
 def row_to_item(spec: BenchmarkSpec, row: Mapping[str, Any], index: int) -> dict[str, Any]:
     """The arena item of one dataset row: {"id", "domain", "prompt", "answer", "benchmark"} plus
     "tests"/"entry_point" for code. Raises BadRow naming what is missing."""
@@ -305,9 +466,16 @@ def row_to_item(spec: BenchmarkSpec, row: Mapping[str, Any], index: int) -> dict
                 "Read the input from stdin and write the answer to stdout; return the program in a ```python block.")
         tests = _lcb_tests(_get(spec, row, "public_tests")) + _lcb_tests(_get(spec, row, "private_tests"))
         meta = row.get(spec.fields["metadata"]) or "{}"
+        func_name = (json.loads(meta) if isinstance(meta, str) else dict(meta)).get("func_name")
+        functional = bool(func_name) and any(t.get("testtype") == "functional" for t in tests)
+        if bool(func_name) != functional and tests:
+            raise BadRow(f"{item_id}: func_name {func_name!r} but test types "
+                         f"{sorted({str(t.get('testtype')) for t in tests})}: expected functional tests "
+                         "with a func_name, stdin tests without")
         item.update(prompt=spec.prompt_template.format(problem=problem, format_hint=hint), answer="",
-                    io_tests=tests, starter_code=starter,
-                    func_name=(json.loads(meta) if isinstance(meta, str) else dict(meta)).get("func_name"))
+                    io_tests=tests, starter_code=starter, func_name=func_name,
+                    tests=lcb_check_source(tests, functional),
+                    entry_point=LCB_CALL if functional else LCB_RUN)
     else:
         raise ValueError(f"{spec.name}: unknown reference_rule {rule!r}")
     return item
