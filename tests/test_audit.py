@@ -280,3 +280,74 @@ def test_claims_are_audited_on_the_rl_task_unless_they_name_benchmarks() -> None
     assert ReportSettings.from_config(cfg_rg).audit_benchmarks == ["rg_basic_arithmetic"]
     cfg_none = {**cfg, "benchmarks": ["code", "science"]}
     assert ReportSettings.from_config(cfg_none).audit_benchmarks == ["code", "science"]
+
+
+# -- the paper's own result beside ours ----------------------------------------------
+
+SEEDS_DIRS = (Path("/work/shared/seeds"), REPO / "tests" / "data" / "seeds")
+
+
+def _seed_text(seed_article: str) -> str:
+    name = seed_article.rsplit("/", 1)[-1]
+    for folder in SEEDS_DIRS:
+        if (folder / name).is_file():
+            return (folder / name).read_text(encoding="utf-8")
+    raise AssertionError(f"seed article {name} not found in {[str(d) for d in SEEDS_DIRS]}")
+
+
+def test_every_paper_result_is_quoted_verbatim_from_its_seed_article() -> None:
+    """Nothing invented: the quote is in the article, and so is every number the fields give."""
+    claims = load_claims(CLAIMS).claims
+    assert all(c.paper_result is not None for c in claims)
+    for c in claims:
+        paper, article = c.paper_result, _seed_text(c.source["seed_article"])
+        assert paper["quote"] in article, c.id
+        for field in ("number", "benchmark", "metric"):
+            for number in re.findall(r"\d+(?:\.\d+)?%?", paper[field]):
+                assert number in paper["quote"], (c.id, field, number)
+        if "no number" not in paper["number"]:
+            assert paper["number"] in article or all(n in article for n in re.findall(r"\d+%", paper["number"])), c.id
+        # the seed articles name no benchmark; a benchmark field must say so until one is quoted
+        from harness.tasks.specs import SPECS
+
+        named = [s.title for s in SPECS.values() if s.title.split(" (")[0] in article]
+        assert named or paper["benchmark"].startswith("no benchmark named"), c.id
+
+
+def test_paper_result_needs_every_field_and_names_a_bad_one(tmp_path: Path) -> None:
+    raw = yaml.safe_load(CLAIMS.read_text())
+    raw["claims"][0]["paper_result"] = {"benchmark": "MATH-500", "metric": "avg@k", "number": 86.4}
+    bad = tmp_path / "claims.yaml"
+    bad.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ClaimsError, match=r"claims\[0\] \(tepo_convergence_vs_grpo\): key 'paper_result.quote'"):
+        load_claims(bad)
+    raw["claims"][0]["paper_result"] = {"benchmark": "x", "metric": "y", "number": "1", "quote": "q", "score": 2}
+    bad.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ClaimsError, match=r"unknown key\(s\) \['score'\] under 'paper_result'"):
+        load_claims(bad)
+
+
+def test_paper_vs_here_line_format() -> None:
+    from harness.report.audit import paper_vs_here
+
+    line = paper_vs_here({"number": "86.4", "benchmark": "MATH-500", "metric": "avg@k", "quote": "q"},
+                         "+2.0 [−1.0, +5.0] pts", "math500", "accuracy_change")
+    assert line == "paper: 86.4 on MATH-500 (avg@k); here: +2.0 [−1.0, +5.0] pts on math500 (accuracy change)"
+
+
+def test_each_audit_row_states_the_paper_result_beside_the_measured_one(tmp_path: Path) -> None:
+    rows = _audit(tmp_path, {
+        "grpo": SyntheticObjective(accuracy=0.50, length=40, converge_step=40),
+        "dapo": SyntheticObjective(accuracy=0.50, length=40, converge_step=30),
+        "tepo": SyntheticObjective(accuracy=0.50, length=40, converge_step=20),
+        "hmpo": SyntheticObjective(accuracy=0.50, length=30, converge_step=40),
+    })
+    tepo = rows[("tepo_convergence_vs_grpo", "validation")]
+    assert tepo["paper_vs_here"] == (
+        'paper: 50% on no benchmark named in the seed article ("mathematical reasoning benchmarks") '
+        "(reduction in convergence time); here: 2.00× [2.00, 2.00] on validation (convergence speedup)")
+    hmpo = rows[("hmpo_compression_vs_grpo", "math")]
+    assert hmpo["paper_vs_here"].startswith("paper: between 19% and 46% on no benchmark named")
+    assert re.search(r"here: \+2\d\.\d% \[.*\] on math \(compression\)$", hmpo["paper_vs_here"])
+    absent = rows[("eapo_accuracy_vs_grpo", "math")]
+    assert "here: not measured (" in absent["paper_vs_here"]

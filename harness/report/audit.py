@@ -19,6 +19,9 @@ Censored convergence (a run that never stayed above the threshold) makes a speed
 an upper or a lower bound; a bound can decide only in the direction in which it is safe.
 Every row names its scale; a refutation on a model below ``toy_scale_below_params``
 reads "not reproduced at this scale", never "false".
+Where a claim records the paper's own result (``paper_result``: benchmark, metric, number
+and the sentence it comes from), each of its rows states it beside ours:
+"paper: <number> on <benchmark> (<metric>); here: <measured> on <benchmark> (<metric>)".
 """
 from __future__ import annotations
 
@@ -53,6 +56,9 @@ PROVISIONAL_BELOW_SEEDS = 5  # fewer seeds: every verdict reads "provisional"
 POINT_TOLERANCE = 0.25
 VERDICTS = ("supported", "refuted", "inconclusive", "not measured")
 REQUIRED_FIELDS = ("id", "source", "objective", "comparator", "metric", "claimed", "direction")
+#: paper_result: what the paper (as its seed article reports it) measured. quote is the
+#: article's sentence, verbatim; the others say in words when the article does not give them.
+PAPER_RESULT_FIELDS = ("benchmark", "metric", "number", "quote")
 
 
 class ClaimsError(ValueError):
@@ -76,6 +82,7 @@ class Claim:
     benchmarks: tuple[str, ...] | None = None
     paper_scale: str | None = None
     tolerance: float | None = None  # half-width of a point claim's range, metric units
+    paper_result: dict[str, str] | None = None  # PAPER_RESULT_FIELDS -> text, when recorded
 
     @property
     def null(self) -> float:
@@ -144,6 +151,7 @@ def load_claims(path: str | Path) -> ClaimsFile:
         if not isinstance(source, Mapping) or "arxiv" not in source:
             raise ClaimsError(f"{where}: key 'source' must give at least `arxiv:`")
         benchmarks = entry.get("benchmarks")
+        paper_result = _paper_result(entry.get("paper_result"), where)
         claims.append(Claim(
             id=str(entry["id"]), source={k: str(v) for k, v in source.items()},
             statement=str(entry.get("statement", "")), objective=str(entry["objective"]),
@@ -154,9 +162,33 @@ def load_claims(path: str | Path) -> ClaimsFile:
             benchmarks=tuple(benchmarks) if benchmarks else None,
             paper_scale=entry.get("paper_scale"),
             tolerance=None if tolerance is None else float(tolerance),
+            paper_result=paper_result,
         ))
     toy = raw.get("toy_scale_below_params", 1e9)
     return ClaimsFile(claims=claims, toy_scale_below_params=float(toy), path=path)
+
+
+def _paper_result(raw: Any, where: str) -> dict[str, str] | None:
+    """A claim's optional ``paper_result``: every field of PAPER_RESULT_FIELDS, as text."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise ClaimsError(f"{where}: key 'paper_result' must be a mapping with {list(PAPER_RESULT_FIELDS)}")
+    unknown = sorted(set(raw) - set(PAPER_RESULT_FIELDS))
+    if unknown:
+        raise ClaimsError(f"{where}: unknown key(s) {unknown} under 'paper_result'; allowed: {list(PAPER_RESULT_FIELDS)}")
+    for key in PAPER_RESULT_FIELDS:
+        value = raw.get(key)
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)) or not str(value).strip():
+            raise ClaimsError(f"{where}: key 'paper_result.{key}' must be given as text or a number "
+                              f"(say so in words when the source gives none); got {value!r}")
+    return {key: str(raw[key]).strip() for key in PAPER_RESULT_FIELDS}
+
+
+def paper_vs_here(paper: Mapping[str, str], measured: str, benchmark: str, metric: str) -> str:
+    """ "paper: <number> on <benchmark> (<metric>); here: <measured> on <benchmark> (<metric>)"."""
+    return (f"paper: {paper['number']} on {paper['benchmark']} ({paper['metric']}); "
+            f"here: {measured} on {benchmark} ({metric.replace('_', ' ')})")
 
 
 # -- verdict logic (pure; unit-tested on synthetic estimates) ------------------------
@@ -421,6 +453,21 @@ class AuditRow:
                     f"{PROVISIONAL_BELOW_SEEDS}): {text}")
         return text
 
+    @property
+    def paper_vs_here(self) -> str | None:
+        """The paper's own result beside ours on this row (`paper_vs_here`); None when the
+        claim records no ``paper_result``."""
+        if self.claim.paper_result is None:
+            return None
+        if self.measured is None or self.measured.value is None:
+            measured = f"not measured ({self.decision.reason})" if self.decision.verdict == "not measured" \
+                else "no estimate"
+        else:
+            from harness.report.render import fmt_measured  # render imports this module
+
+            measured = fmt_measured(self.claim.metric, self.measured.to_dict())
+        return paper_vs_here(self.claim.paper_result, measured, self.benchmark, self.claim.metric)
+
     def to_dict(self) -> dict[str, Any]:
         c = self.claim
         region = claimed_region(c.claimed_min, c.claimed_max, null=c.null, direction=c.direction,
@@ -463,6 +510,8 @@ class AuditRow:
             "mde": d.mde,
             "scale": self.scale,
             "paper_scale": c.paper_scale,
+            "paper_result": c.paper_result,
+            "paper_vs_here": self.paper_vs_here,
         }
 
 

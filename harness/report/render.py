@@ -379,7 +379,7 @@ def audit_sections(summary: Mapping[str, Any]) -> list[Section]:
         "the paper is wrong at its scale.")
     table = Section("Verdicts")
     table.header = ["Claim", "Source", "Check", "Claimed", "Measured (95% CI)", "Δ accuracy (95% CI)",
-                    "p (Holm)", "Verdict", "Why", "Scale"]
+                    "p (Holm)", "Verdict", "Why", "Scale", "Paper vs here"]
     for r in rows:
         src = r["source"]
         source = f"arXiv {src.get('arxiv', '?')}"
@@ -410,6 +410,7 @@ def audit_sections(summary: Mapping[str, Any]) -> list[Section]:
         table.rows.append([
             r["claim_id"], source, check, fmt_claimed(r["metric"], r["claimed"]),
             fmt_measured(r["metric"], r.get("measured")), accuracy, p, f"**{r['verdict_text']}**", why, scale,
+            r.get("paper_vs_here") or DASH,
         ])
     if not rows:
         table.paragraphs.append("No claims were audited (no claims file).")
