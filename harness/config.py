@@ -18,6 +18,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
 from harness.tasks.registry import BENCHMARKS  # noqa: E402  name -> (suite, split)
+from harness.tasks.specs import SPECS  # noqa: E402  the papers' benchmarks: name -> BenchmarkSpec
 
 
 class ConfigError(ValueError):
@@ -65,8 +66,10 @@ def validate_config(config: dict[str, Any], source: str = "config") -> dict[str,
             continue
         problems += _check_hyperparams(registered, hp, entry=name)
     for b in config["benchmarks"]:
-        if b not in BENCHMARKS:
-            problems.append(f"benchmarks: unknown benchmark '{b}'; available: {sorted(BENCHMARKS)}")
+        if b not in BENCHMARKS and b not in SPECS:
+            problems.append(f"benchmarks: unknown benchmark '{b}'; available: {sorted(BENCHMARKS)} (arena) and "
+                            f"{sorted(SPECS)} (the papers', harness/tasks/specs.py)")
+    problems += _check_eval_sampling(config)
     problems += _check_data_blocks(config)
     problems += _check_suites_and_model(config)
     m = config["data"].get("math", {})
@@ -87,6 +90,30 @@ def validate_config(config: dict[str, Any], source: str = "config") -> dict[str,
     if problems:
         raise ConfigError(f"{source}: invalid config:\n" + "\n".join(f"  - {p}" for p in problems))
     return config
+
+
+def _check_eval_sampling(config: dict[str, Any]) -> list[str]:
+    """`eval.sampling` names papers' benchmarks of this config, and each entry is one that
+    `harness.evaluate.sampling_configs` accepts (greedy exactly at temperature 0, with k = 1)."""
+    sampling = config["eval"].get("sampling") or {}
+    problems = []
+    for name, entries in sampling.items():
+        if name not in config["benchmarks"]:
+            problems.append(f"eval.sampling.{name}: '{name}' is not among benchmarks {list(config['benchmarks'])}; "
+                            "add it there or remove its sampling")
+        elif name not in SPECS:
+            problems.append(f"eval.sampling.{name}: '{name}' is an arena benchmark; sampling configs are for the "
+                            f"papers' benchmarks {sorted(SPECS)} (arena ones sample with eval.samples/temperature)")
+        else:
+            from harness.evaluate import sampling_configs  # imports torch/transformers: only when needed
+
+            try:
+                sampling_configs(SPECS[name], entries, int(config["eval"]["max_new_tokens"]))
+            except ValueError as e:
+                msg = str(e)  # "<name>: sampling[i]: ..." -> "eval.sampling.<name>[i]: ..."
+                problems.append(msg.replace(f"{name}: sampling[", f"eval.sampling.{name}[", 1)
+                                if msg.startswith(f"{name}: sampling[") else f"eval.sampling.{name}: {msg}")
+    return problems
 
 
 def _check_data_blocks(config: dict[str, Any]) -> list[str]:
@@ -308,20 +335,36 @@ def checkpoint_of(objective: str, seed: int) -> str:
 
 
 def eval_settings(config: dict[str, Any], objective: str, seed: int, benchmark: str) -> dict[str, Any]:
-    suite, split = BENCHMARKS[benchmark]
-    return {
+    """Settings of one evaluation (harness.evaluate.run_evaluation). An arena benchmark reads its
+    generated split (results/data/<suite>/<split>.jsonl) and samples per eval.samples; a papers'
+    benchmark (harness/tasks/specs.py) reads its local copy <eval.benchmark_dir>/<name> (None:
+    the copy under $HARNESS_BENCHMARK_DIR, else the hub) and is scored under eval.sampling.<name>
+    when given (else the spec's paper setting)."""
+    ev = config["eval"]
+    common = {
         "checkpoint": checkpoint_of(objective, seed),
-        "data": f"{RESULTS}/data/{suite}/{split}.jsonl",
         "out": f"{RESULTS}/eval/{objective}/seed{seed}/{benchmark}.json",
         "objective": objective,
         "seed": int(seed),
         "benchmark": benchmark,
-        "max_new_tokens": config["eval"]["max_new_tokens"],
-        "batch_size": config["eval"]["batch_size"],
+        "max_new_tokens": ev["max_new_tokens"],
+        "batch_size": ev["batch_size"],
         "threads": int(config.get("threads", 1)),
         "run_json": None if objective == "base" else f"{RESULTS}/runs/{objective}/seed{seed}/run.json",
         **scale_settings(config, with_prompt_format=True),
-        **({"backend": config["eval"]["backend"]} if config["eval"].get("backend", "hf") != "hf" else {}),
-        **({"samples": int(config["eval"]["samples"]), "temperature": float(config["eval"].get("temperature", 1.0))}
-           if config["eval"].get("samples") else {}),
+        **({"backend": ev["backend"]} if ev.get("backend", "hf") != "hf" else {}),
+    }
+    if benchmark in SPECS:
+        sampling = (ev.get("sampling") or {}).get(benchmark)
+        return {
+            **common,
+            "data": f"{ev['benchmark_dir'].rstrip('/')}/{benchmark}" if ev.get("benchmark_dir") else None,
+            **({"sampling": sampling} if sampling is not None else {}),
+        }
+    suite, split = BENCHMARKS[benchmark]
+    return {
+        **common,
+        "data": f"{RESULTS}/data/{suite}/{split}.jsonl",
+        **({"samples": int(ev["samples"]), "temperature": float(ev.get("temperature", 1.0))}
+           if ev.get("samples") else {}),
     }

@@ -8,6 +8,7 @@ from pathlib import Path
 from harness import config as hc
 from harness.report import tracking as mlflow_tracking
 from harness.tasks.registry import BENCHMARKS as ALL_BENCHMARKS
+from harness.tasks.specs import SPECS
 from verifiers.sandbox import preflight as sandbox_preflight
 
 # Every job runs under the interpreter Snakemake itself runs under (`python -m harness ...`),
@@ -61,9 +62,15 @@ LIVE_PREFIX = f"{PYTHON} -m harness.report.tracking follow --comparison {shlex.q
 CODE_SUITES = ("code", "humaneval")
 
 
+def benchmark_suite(benchmark):
+    """The suite (arena benchmark) or verifier domain (papers' benchmark, harness/tasks/specs.py)
+    whose verifier judges a benchmark's responses."""
+    return ALL_BENCHMARKS[benchmark][0] if benchmark in ALL_BENCHMARKS else SPECS[benchmark].domain
+
+
 def verified_suites(config):
     """The suites whose responses some job verifies: benchmarks, the RL suite, the warm start's."""
-    return {ALL_BENCHMARKS[b][0] for b in config["benchmarks"]} | {hc.train_suite(config)} | set(hc.warmstart_suites(config))
+    return {benchmark_suite(b) for b in config["benchmarks"]} | {hc.train_suite(config)} | set(hc.warmstart_suites(config))
 
 
 def verifies_code(suites):

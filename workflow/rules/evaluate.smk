@@ -1,10 +1,14 @@
 def eval_inputs(w):
+    """The checkpoint, its run.json and, for an arena benchmark, its generated split. A papers'
+    benchmark (harness/tasks/specs.py) reads a local copy or the hub, which no rule makes: its
+    dataset.checksum in the eval JSON says which items it saw."""
     s = hc.eval_settings(config, w.objective, int(w.seed), w.benchmark)
-    return [s["checkpoint"], s["data"]] + ([s["run_json"]] if s["run_json"] else [])
+    data = [] if w.benchmark in SPECS else [s["data"]]
+    return [s["checkpoint"]] + data + ([s["run_json"]] if s["run_json"] else [])
 
 
 def eval_suite(w):
-    return [ALL_BENCHMARKS[w.benchmark][0]]
+    return [benchmark_suite(w.benchmark)]
 
 
 rule evaluate:
