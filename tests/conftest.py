@@ -1,11 +1,19 @@
 """Shared fixtures: a tiny world (model + data) built in a temp dir, once per session."""
 from __future__ import annotations
 
+import json
 import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
+import yaml
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 torch.set_num_threads(1)
@@ -74,3 +82,57 @@ def onpolicy_batch(rewards: list[float], lengths: list[int], group_size: int, T:
         logprobs=lp, old_logprobs=lp.detach(), mask=mask, rewards=torch.tensor(rewards), group_size=group_size,
         extras=extras, **fields,
     )
+
+
+# ---------------------------------------------------------------- workflow dry runs
+# Plain functions (``from conftest import workflow_copy, snakemake, dry_run_jobs``), shared by the
+# workflow-resource and papers'-benchmark tests.
+
+def workflow_copy(root: Path, config: dict | None = None) -> Path:
+    """A copy of the workflow (Snakefile, workflow/, config/) under ``root``; ``config``, if
+    given, written there as test.yaml."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name in ("Snakefile", "workflow", "config"):
+        src = REPO / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, root / name)
+    if config is not None:
+        (root / "test.yaml").write_text(yaml.safe_dump(config))
+    return root
+
+
+def snakemake(cwd: Path, *args: str, path: str | None = None, timeout: int = 600,
+              prelude: str = "") -> subprocess.CompletedProcess:
+    """Snakemake run as `python -m snakemake` by this interpreter (PATH as given: the venv need
+    not be on it); ``prelude`` runs first in the same process (to stand in for the machine).
+    Variables of the caller's shell that would steer the workflow (MLflow, GPUs, benchmark
+    copies) are removed."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if path is not None:
+        env["PATH"] = path
+    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "CUDA_VISIBLE_DEVICES", "HARNESS_BENCHMARK_DIR"):
+        env.pop(var, None)
+    code = f"{prelude}\nimport sys\nfrom snakemake.cli import main\nsys.argv = ['snakemake', *sys.argv[1:]]\nmain()"
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def dry_run_jobs(out: str) -> list[dict[str, Any]]:
+    """Jobs of a ``-n -p`` dry run: rule, resources (name -> value), input and output paths,
+    shell command, and the settings JSON the command passes (``--settings``; None without)."""
+    jobs = []
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out):
+        m = re.match(r"(?:local)?rule (\w+):", block)
+        if not m:
+            continue
+        field = {k: re.search(rf"^\s+{k}: (.*)$", block, re.M) for k in ("input", "output", "resources")}
+        shell = re.search(r"^Shell command: (.*)$", block, re.M)
+        words = shlex.split(shell.group(1)) if shell else []
+        jobs.append({
+            "rule": m.group(1),
+            "resources": dict(kv.split("=", 1) for kv in field["resources"].group(1).split(", ")) if field["resources"] else {},
+            "input": field["input"].group(1).split(", ") if field["input"] else [],
+            "output": field["output"].group(1).split(", ") if field["output"] else [],
+            "shell": shell.group(1) if shell else "",
+            "settings": json.loads(words[words.index("--settings") + 1]) if "--settings" in words else None,
+        })
+    return jobs

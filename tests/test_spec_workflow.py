@@ -10,13 +10,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import json
-import os
-import re
-import shlex
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +17,8 @@ import pytest
 import yaml
 
 from harness import config as hc
+
+from conftest import dry_run_jobs, snakemake, workflow_copy
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "data" / "benchmarks"
@@ -49,34 +44,10 @@ def spec_config() -> dict[str, Any]:
 
 # ---------------------------------------------------------------- the dry run
 
-def dry_run_jobs(out: str) -> list[dict[str, Any]]:
-    """Jobs of a ``-n -p`` dry run: rule, input and output paths, and the settings JSON of the shell command."""
-    jobs = []
-    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out):
-        m = re.match(r"(?:local)?rule (\w+):", block)
-        if not m:
-            continue
-        field = {k: re.search(rf"^\s+{k}: (.*)$", block, re.M) for k in ("input", "output")}
-        shell = re.search(r"^Shell command: (.*)$", block, re.M)
-        words = shlex.split(shell.group(1)) if shell else []
-        settings = json.loads(words[words.index("--settings") + 1]) if "--settings" in words else None
-        jobs.append({"rule": m.group(1), "settings": settings,
-                     **{k: v.group(1).split(", ") if v else [] for k, v in field.items()}})
-    return jobs
-
-
 @pytest.fixture(scope="module")
 def spec_dry_run(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    wd = tmp_path_factory.mktemp("spec_dry")
-    for name in ("Snakefile", "workflow", "config"):
-        src = REPO / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, wd / name)
-    (wd / "test.yaml").write_text(yaml.safe_dump(spec_config()))
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "CUDA_VISIBLE_DEVICES", "HARNESS_BENCHMARK_DIR"):
-        env.pop(var, None)
-    res = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-p", "--cores", "2", "--configfile", "test.yaml"],
-                         cwd=wd, env=env, capture_output=True, text=True, timeout=600)
+    wd = workflow_copy(tmp_path_factory.mktemp("spec_dry"), spec_config())
+    res = snakemake(wd, "-n", "-p", "--cores", "2", "--configfile", "test.yaml")
     assert res.returncode == 0, res.stderr[-3000:]
     return dry_run_jobs(res.stdout + res.stderr)
 

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import dry_run_jobs, snakemake, workflow_copy
+
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 # the rules whose jobs load the model on the config's device
@@ -26,50 +28,9 @@ WITH_FREE_GPU = f"{PYTHON} -m harness.rollout.backends with-free-gpu --lock-dir 
 BARE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
-def workdir(root: Path, config: dict | None = None) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    for name in ("Snakefile", "workflow", "config"):
-        src = REPO / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, root / name)
-    if config is not None:
-        (root / "test.yaml").write_text(yaml.safe_dump(config))
-    return root
-
-
-def snakemake(cwd: Path, *args: str, path: str | None = None, timeout: int = 600,
-              prelude: str = "") -> subprocess.CompletedProcess:
-    """Snakemake run as `python -m snakemake` by this interpreter (PATH as given: the venv need
-    not be on it); ``prelude`` runs first in the same process (to stand in for the machine)."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    if path is not None:
-        env["PATH"] = path
-    for var in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "CUDA_VISIBLE_DEVICES"):
-        env.pop(var, None)
-    code = f"{prelude}\nimport sys\nfrom snakemake.cli import main\nsys.argv = ['snakemake', *sys.argv[1:]]\nmain()"
-    return subprocess.run([PYTHON, "-c", code, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
-
-
-def dry_run_jobs(out: str) -> list[dict[str, str]]:
-    """Jobs of a ``-n -p`` dry run: rule, resources (name -> value) and shell command."""
-    jobs = []
-    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out):
-        m = re.match(r"(?:local)?rule (\w+):", block)
-        if not m:
-            continue
-        resources = re.search(r"^\s+resources: (.*)$", block, re.M)
-        shell = re.search(r"^Shell command: (.*)$", block, re.M)
-        jobs.append({
-            "rule": m.group(1),
-            "resources": dict(kv.split("=", 1) for kv in resources.group(1).split(", ")) if resources else {},
-            "shell": shell.group(1) if shell else "",
-        })
-    return jobs
-
-
 @pytest.fixture(scope="module")
 def gpu_dry_run(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, str]]:
-    wd = workdir(tmp_path_factory.mktemp("gpu_dry"))
+    wd = workflow_copy(tmp_path_factory.mktemp("gpu_dry"))
     res = snakemake(wd, "-n", "-p", "--cores", "16", "--resources", "gpu=8", "--configfile", "config/gpu.yaml")
     assert res.returncode == 0, res.stderr[-3000:]
     return dry_run_jobs(res.stdout + res.stderr)
@@ -104,7 +65,7 @@ def slurm_plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_slurm_profile_sends_gpu_jobs_to_the_gpu_partition_with_one_gpu(slurm_plugin: Path, tmp_path: Path) -> None:
-    wd = workdir(tmp_path / "slurm")
+    wd = workflow_copy(tmp_path / "slurm")
     env_path = {"PYTHONPATH": str(slurm_plugin)} if str(slurm_plugin) != "." else {}
     res = subprocess.run([PYTHON, "-m", "snakemake", "-n", "-p", "--workflow-profile", "workflow/profiles/slurm",
                           "--configfile", "config/gpu.yaml"], cwd=wd, capture_output=True, text=True, timeout=600,
@@ -128,7 +89,7 @@ def test_cpu_jobs_of_a_gpu_config_ask_for_no_gpu(gpu_dry_run: list[dict[str, str
 
 
 def test_cpu_configs_ask_for_no_gpu_and_run_jobs_directly(tmp_path: Path) -> None:
-    wd = workdir(tmp_path / "cpu")
+    wd = workflow_copy(tmp_path / "cpu")
     res = snakemake(wd, "-n", "-p", "--cores", "2", "--configfile", "config/smoke.yaml")
     assert res.returncode == 0, res.stderr[-3000:]
     jobs = dry_run_jobs(res.stdout + res.stderr)
@@ -150,7 +111,7 @@ def test_every_job_runs_with_the_workflows_interpreter_not_a_command_on_path(gpu
 def test_a_rule_runs_with_a_path_that_lacks_the_venv(tmp_path: Path) -> None:
     """`.venv/bin/snakemake` from a shell where the venv is not activated (or a cluster job)."""
     assert shutil.which("harness", path=BARE_PATH) is None
-    wd = workdir(tmp_path / "bare")
+    wd = workflow_copy(tmp_path / "bare")
     res = snakemake(wd, "results/data/math/train.jsonl", "--cores", "1", "--configfile", "config/smoke.yaml",
                     path=BARE_PATH)
     assert res.returncode == 0, res.stderr[-3000:] + (wd / "results/logs/data/math.log").read_text()
@@ -178,7 +139,7 @@ def code_config() -> dict:
 
 
 def test_a_run_that_verifies_code_without_a_sandbox_stops_before_its_first_job(tmp_path: Path) -> None:
-    wd = workdir(tmp_path / "nosandbox", code_config())
+    wd = workflow_copy(tmp_path / "nosandbox", code_config())
     res = snakemake(wd, "--cores", "1", "--configfile", "test.yaml", prelude=NO_BWRAP, timeout=300)
     err = res.stdout + res.stderr
     assert res.returncode != 0
@@ -188,7 +149,7 @@ def test_a_run_that_verifies_code_without_a_sandbox_stops_before_its_first_job(t
 
 
 def test_a_run_without_code_does_not_need_a_sandbox(tmp_path: Path) -> None:
-    wd = workdir(tmp_path / "mathonly")
+    wd = workflow_copy(tmp_path / "mathonly")
     res = snakemake(wd, "results/data/math/train.jsonl", "--cores", "1", "--configfile", "config/smoke.yaml",
                     prelude=NO_BWRAP, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -196,7 +157,7 @@ def test_a_run_without_code_does_not_need_a_sandbox(tmp_path: Path) -> None:
 
 def test_a_cluster_job_that_verifies_code_checks_its_node_before_it_starts(tmp_path: Path) -> None:
     """What the Slurm plugin runs on a compute node: the job alone, in remote mode."""
-    wd = workdir(tmp_path / "remote", code_config())
+    wd = workflow_copy(tmp_path / "remote", code_config())
     # the arguments snakemake's spawn_jobs gives a job it submits (--force --no-hooks --nolock ...)
     job = ["--mode", "remote", "--target-jobs", "evaluate:objective=base,seed=0,benchmark=code",
            "--allowed-rules", "evaluate", "--cores", "1", "--configfile", "test.yaml", "--force", "--no-hooks",
@@ -229,7 +190,7 @@ def test_preflight_names_the_problem_and_what_to_do(monkeypatch: pytest.MonkeyPa
 def test_the_configs_mlflow_server_reaches_the_report_and_turns_on_live_training_logs(tmp_path: Path) -> None:
     cfg = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
     cfg["mlflow"] = {"tracking_uri": "http://127.0.0.1:9", "experiment": "arena"}
-    wd = workdir(tmp_path / "mlflow", cfg)
+    wd = workflow_copy(tmp_path / "mlflow", cfg)
     probe = ("import os, sys\nimport snakemake.api\nfrom snakemake.workflow import Workflow\norig = Workflow.execute\n"
              "def execute(self, *a, **k):\n"
              "    print('ENV', os.environ.get('MLFLOW_TRACKING_URI'), os.environ.get('MLFLOW_EXPERIMENT_NAME'), file=sys.stderr)\n"
