@@ -101,11 +101,9 @@ def evaluate_model(
             elif backend is not None:
                 r = backend.generate(model, tok, prompts, num_samples=k, max_new_tokens=max_new_tokens,
                                      temperature=temperature, **({"top_p": top_p} if top_p < 1.0 else {}))
-            elif top_p < 1.0:
-                r = nucleus_sample(model, tok, prompts, num_samples=k, max_new_tokens=max_new_tokens,
-                                   temperature=temperature, top_p=top_p)
             else:
-                r = sample(model, tok, prompts, num_samples=k, max_new_tokens=max_new_tokens, temperature=temperature)
+                r = sample(model, tok, prompts, num_samples=k, max_new_tokens=max_new_tokens, temperature=temperature,
+                           **({"top_p": top_p} if top_p < 1.0 else {}))
         verdicts = verify(r.texts, [it for it in chunk for _ in range(k)])
         lengths = r.lengths.tolist()
         for i, it in enumerate(chunk):
@@ -183,49 +181,6 @@ def run_evaluation(
 
 
 # --- the papers' benchmarks: sampled metrics per config -------------------------------------
-
-def nucleus_choice(logits: torch.Tensor, temperature: float, top_p: float) -> torch.Tensor:
-    """One token per row from softmax(logits / temperature) restricted to its nucleus.
-
-    logits: [n, V] -> tokens [n]. The nucleus is the most likely tokens, in order, up to and
-    including the first whose cumulative probability reaches ``top_p`` (a token is kept when
-    the mass before it is below top_p; so the most likely token always is); the draw is
-    from their renormalised probabilities (torch's global generator).
-    """
-    probs = torch.softmax(logits.float() / temperature, dim=-1)
-    sorted_probs, order = probs.sort(dim=-1, descending=True)
-    before = sorted_probs.cumsum(dim=-1) - sorted_probs  # mass of the more likely tokens
-    sorted_probs = sorted_probs.masked_fill(before >= top_p, 0.0)
-    choice = torch.multinomial(sorted_probs, num_samples=1)
-    return order.gather(-1, choice).squeeze(-1)
-
-
-@torch.no_grad()
-def nucleus_sample(model: torch.nn.Module, tok: Any, prompts: list[str], *, num_samples: int, max_new_tokens: int,
-                   temperature: float, top_p: float) -> Any:
-    """``harness.rollout.hf.sample`` with nucleus sampling (Holtzman et al. 2019): each step
-    draws from the smallest set of most likely tokens whose probability reaches ``top_p``
-    (the first token always kept), renormalised. Returns the same Rollouts (groups of
-    ``num_samples`` contiguous). Torch's global generator: seed it first."""
-    from harness.rollout.hf import assemble_rollouts, decode_completions
-
-    enc = tok(prompts, return_tensors="pt", padding=True).to(next(model.parameters()).device)
-    input_ids = enc["input_ids"].repeat_interleave(num_samples, dim=0)
-    attn = enc["attention_mask"].repeat_interleave(num_samples, dim=0)
-
-    def draw(logits: torch.Tensor) -> torch.Tensor:
-        return nucleus_choice(logits, temperature, top_p)
-
-    was_training = model.training
-    model.eval()
-    try:
-        completion = decode_completions(model, input_ids, attn, max_new_tokens=max_new_tokens, choose=draw,
-                                        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-    finally:
-        if was_training:
-            model.train()
-    return assemble_rollouts(input_ids, attn, completion, tok)
-
 
 def answer_key(domain: str, response: str) -> Hashable | None:
     """The key a response votes with in maj@k: its extracted final answer (the verifiers'

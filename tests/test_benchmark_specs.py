@@ -287,7 +287,7 @@ def test_livecodebench_private_tests_unpickle_plain_data_only() -> None:
 def test_nucleus_choice_draws_only_inside_the_nucleus_in_proportion() -> None:
     import torch
 
-    from harness.evaluate import nucleus_choice
+    from harness.rollout.hf import nucleus_choice
 
     probs = torch.tensor([0.05, 0.5, 0.15, 0.3])
     logits = probs.log().repeat(4000, 1)
@@ -327,15 +327,15 @@ def test_spec_evaluation_scores_avg_pass_maj_per_config_and_records_the_items_ch
     greedy_texts = [boxed("\\frac{7}{8}"), boxed("-7"), boxed("2\\sqrt{2}")]
     calls: list[tuple] = []
 
-    def fake_nucleus(model, tok, prompts, *, num_samples, max_new_tokens, temperature, top_p):  # noqa: ANN001
-        calls.append(("nucleus", len(prompts), num_samples, temperature, top_p, max_new_tokens))
+    def fake_sample(model, tok, prompts, *, num_samples, max_new_tokens, temperature, top_p=1.0):  # noqa: ANN001
+        calls.append(("nucleus" if top_p < 1 else "plain", len(prompts), num_samples, temperature, top_p, max_new_tokens))
         return _fake_rollouts(sampled, [10] * 12)
 
     def fake_generate(model, tok, prompts, *, max_new_tokens, greedy):  # noqa: ANN001
         calls.append(("greedy", len(prompts), greedy))
         return _fake_rollouts(greedy_texts, [4, 5, 6])
 
-    monkeypatch.setattr(evaluate, "nucleus_sample", fake_nucleus)
+    monkeypatch.setattr(evaluate, "sample", fake_sample)
     monkeypatch.setattr(evaluate, "generate", fake_generate)
     monkeypatch.setattr(evaluate, "format_prompts", lambda tok, chunk, fmt: [it["prompt"] for it in chunk])
     monkeypatch.setattr(evaluate, "load_checkpoint", lambda path, dtype: (torch.nn.Linear(1, 1), None))

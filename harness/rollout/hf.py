@@ -130,6 +130,22 @@ def generate(
     return assemble_rollouts(input_ids, attn, completion, tokenizer)
 
 
+def nucleus_choice(logits: torch.Tensor, temperature: float, top_p: float) -> torch.Tensor:
+    """One token per row from softmax(logits / temperature) restricted to its nucleus.
+
+    logits: [n, V] -> tokens [n]. The nucleus is the most likely tokens, in order, up to and
+    including the first whose cumulative probability reaches ``top_p`` (a token is kept when
+    the mass before it is below top_p; so the most likely token always is); the draw is
+    from their renormalised probabilities (torch's global generator).
+    """
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    sorted_probs, order = probs.sort(dim=-1, descending=True)
+    before = sorted_probs.cumsum(dim=-1) - sorted_probs  # mass of the more likely tokens
+    sorted_probs = sorted_probs.masked_fill(before >= top_p, 0.0)
+    choice = torch.multinomial(sorted_probs, num_samples=1)
+    return order.gather(-1, choice).squeeze(-1)
+
+
 @torch.no_grad()
 def sample(
     model: PreTrainedModel,
@@ -139,8 +155,10 @@ def sample(
     num_samples: int = 1,
     max_new_tokens: int,
     temperature: float = 1.0,
+    top_p: float = 1.0,
 ) -> Rollouts:
     """Sample ``num_samples`` completions per prompt (groups contiguous): training rollouts.
+    top_p < 1: nucleus sampling (``nucleus_choice``; the papers' benchmark settings).
 
     Same `Rollouts` as ``generate(..., greedy=False)`` and the same distribution (softmax of
     logits / temperature, no top-k/top-p), through `decode_completions`: a row stops
@@ -156,6 +174,8 @@ def sample(
     attn = enc["attention_mask"].repeat_interleave(num_samples, dim=0)
 
     def draw(logits: torch.Tensor) -> torch.Tensor:
+        if top_p < 1.0:
+            return nucleus_choice(logits, temperature, top_p)
         probs = torch.softmax(logits.float() / temperature, dim=-1)
         return torch.multinomial(probs, num_samples=1).squeeze(-1)
 
