@@ -63,6 +63,8 @@ def test_every_required_benchmark_has_a_spec_with_source_revision_and_sampling()
     for spec in SPECS.values():
         # never an invented hash: either the marker or a full 40-hex commit
         assert spec.revision == UNPINNED or re.fullmatch(r"[0-9a-f]{40}", spec.revision), spec.name
+        # a pinned hash says where it was read; the marker has no source
+        assert bool(spec.revision_source) == (spec.revision != UNPINNED), spec.name
         assert spec.domain in ("math", "code", "science"), spec.name
         assert spec.dataset and spec.split and spec.sampling.source, spec.name
         assert spec.sampling.k >= 1 and 0.0 <= spec.sampling.top_p <= 1.0, spec.name
@@ -400,3 +402,33 @@ def test_spec_evaluation_of_a_real_checkpoint_through_the_cli_records_what_it_sa
     assert full["metric"] == "pass@2" and full["sampling"][0]["top_p"] == 0.9
     assert [len(it["draws"]) for it in full["items"]] == [2, 2]
     assert full["items"] == again["items"]  # seeded: the same draws twice
+
+
+def test_hub_loading_asks_datasets_for_the_pinned_commit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a local copy the loader calls datasets.load_dataset at the spec's commit (a fake
+    `datasets` module records the call: no network here). The hashes are typed from their
+    sources (aiperf's worker.py, eval-framework's revision file), not read from SPECS."""
+    import sys
+    import types
+
+    calls: list[tuple[tuple, dict]] = []
+    row = {"unique_id": "test/algebra/1.json", "problem": "What is $1+1$?", "answer": "2",
+           "solution": "$1+1=\\boxed{2}$"}
+
+    def load_dataset(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls.append((args, kwargs))
+        return [row]
+
+    monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=load_dataset))
+    monkeypatch.setattr("harness.tasks.specs.datasets_importable", lambda: True)
+    loaded = load_benchmark("math500")
+    assert calls == [(("HuggingFaceH4/MATH-500", None),
+                      {"split": "test", "revision": "6e4ed1a2a79af7d8630a6b768ec859cb5af4d3be",
+                       "trust_remote_code": False})]
+    assert loaded.source == "hub:HuggingFaceH4/MATH-500@6e4ed1a2a79af7d8630a6b768ec859cb5af4d3be"
+    assert [it["answer"] for it in loaded.items] == ["2"]
+    calls.clear()
+    monkeypatch.setattr("harness.tasks.specs.row_to_item", lambda spec, r, i: {"id": str(i)})
+    load_benchmark("gpqa_diamond")
+    assert calls[0][0] == ("Idavidrein/gpqa", "gpqa_diamond")
+    assert calls[0][1]["revision"] == "633f5ee89ab8ad4522a9f850766b73f62147ffdd"

@@ -11,8 +11,10 @@ extracted (``reference_rule``), which verifier domain judges a response, the pro
 template, and the paper-standard sampling (k, temperature, top-p, the metric) with its
 source ("ours" where no paper fixes it).
 
-Revisions: a commit hash can only be read from the hub, which this machine cannot reach;
-``UNPINNED`` marks each one to set before the first GPU run. No hash here is invented.
+Revisions: this machine cannot reach the hub, so each pinned commit hash (``PINNED``) was
+read from a public project that loads the dataset at that commit, and ``revision_source`` says
+which; none was checked against the hub from here (a wrong one fails loudly at load time:
+revision not found). ``UNPINNED`` marks a benchmark with no hash yet. No hash here is invented.
 
 Loading, in order: an explicit local path (a JSONL/JSON/parquet file, or a folder in the
 layout ``datasets`` writes: ``<split>.jsonl``, ``<split>-*.parquet``, ``data/<split>-*``),
@@ -37,7 +39,7 @@ import random
 import re
 import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +87,7 @@ class BenchmarkSpec:
     filters: Mapping[str, Any] = field(default_factory=dict)
     verifiable: bool = True          # False: the arena's verifiers cannot judge it yet
     notes: str = ""
+    revision_source: str = ""        # where the pinned hash was read (PINNED)
 
 
 def _math(name: str, title: str, dataset: str, split: str, fields: dict[str, str], rule: str,
@@ -161,7 +164,40 @@ _SPECS: tuple[BenchmarkSpec, ...] = (
               "program is wrapped into one function (verify_spec_items) that the trusted check() calls per "
               "test; outputs compared line by line as LiveCodeBench does"),
 )
-SPECS: dict[str, BenchmarkSpec] = {s.name: s for s in _SPECS}
+
+_AIPERF = "ai-dynamo/aiperf src/aiperf/accuracy/worker.py (_REGISTRATIONS, file version 0655f2b)"
+_EVAL_FRAMEWORK = ("Aleph-Alpha-Research/eval-framework src/eval_framework/tasks/hf-dataset-revisions.json "
+                   "(@ec43333)")
+_LM_EVAL_PR = "EleutherAI/lm-evaluation-harness pull request #4026 (not merged; @b06be63)"
+_UNNAMED = ("several public evaluation files agree on it, but the code index did not name their "
+            "repositories: weaker evidence than a named project")
+
+#: name -> (commit hash, where it was read). Each hash is a fact copied from the named source.
+PINNED: dict[str, tuple[str, str]] = {
+    "math500": ("6e4ed1a2a79af7d8630a6b768ec859cb5af4d3be", f"{_EVAL_FRAMEWORK}; {_AIPERF}"),
+    "aime2024": ("8d88b2876a82a080e2f172cc9b25d0d9d2cb4792", _AIPERF),
+    "aime2025": ("6f71d77b0b89b9dabe07ab466c51df33f514df7f", _AIPERF),
+    "amc2023": ("80815d37005feb82cd7f8fbc6901d5d3eff43057", _UNNAMED),
+    "minerva_math": ("ee46ddc498933b1977577953250ca5c66be64f96", _UNNAMED),
+    "olympiadbench": ("91184b52131e7fc9455fef848035173aea8cc01a", _UNNAMED),
+    "gsm8k": ("740312add88f781978c0658806c59bc2815b9866", f"{_EVAL_FRAMEWORK}; {_AIPERF}; {_LM_EVAL_PR}"),
+    "gpqa_diamond": ("633f5ee89ab8ad4522a9f850766b73f62147ffdd", f"{_EVAL_FRAMEWORK}; {_AIPERF}; {_LM_EVAL_PR}"),
+    "humaneval_plus": ("d32357cf319e50e9c8d8dab5ea876c72b0fd321b",
+                       f"{_LM_EVAL_PR} lm_eval/tasks/humaneval/humaneval_plus.yaml; {_UNNAMED}"),
+    "mbpp_plus": ("b2d74c91837c3f2a20c1299ae98133cbe7cfa077",
+                  f"{_LM_EVAL_PR} lm_eval/tasks/mbpp/mbpp_plus.yaml; {_UNNAMED}"),
+    "livecodebench": ("0fe84c3912ea0c4d4a78037083943e8f0c4dd505", _AIPERF),
+}
+
+
+def _pinned(spec: BenchmarkSpec) -> BenchmarkSpec:
+    if spec.name not in PINNED:
+        return spec
+    revision, source = PINNED[spec.name]
+    return replace(spec, revision=revision, revision_source=source)
+
+
+SPECS: dict[str, BenchmarkSpec] = {s.name: _pinned(s) for s in _SPECS}
 
 
 # --- reference extraction -------------------------------------------------------------------
@@ -615,7 +651,7 @@ def benchmark_rows(data_dir: str | Path | None = None) -> list[dict[str, Any]]:
         rows.append({
             "name": spec.name, "title": spec.title, "domain": spec.domain,
             "source": f"{spec.dataset}" + (f" [{spec.config}]" if spec.config else "") + f" split={spec.split}",
-            "revision": spec.revision, "size": size,
+            "revision": spec.revision, "revision_source": spec.revision_source or None, "size": size,
             "metric": s.metric.replace("k", str(s.k)) if s.metric != "greedy" else "greedy accuracy",
             "sampling": f"k={s.k} T={s.temperature} top_p={s.top_p}", "sampling_source": s.source,
             "verifiable": spec.verifiable, "available": available,
@@ -635,7 +671,8 @@ def main(argv: list[str]) -> int:
         return 0
     for r in rows:
         print(f"## {r['name']}  —  {r['title']}  ({r['domain']}{'' if r['verifiable'] else ', not verifiable yet'})")
-        for key in ("source", "revision", "size", "metric", "sampling", "sampling_source", "available"):
+        for key in ("source", "revision", "revision_source", "size", "metric", "sampling", "sampling_source",
+                    "available"):
             print(f"  {key:16s} {r[key] if r[key] is not None else 'unknown'}")
         print()
     return 0
