@@ -423,8 +423,7 @@ def test_hub_loading_asks_datasets_for_the_pinned_commit(monkeypatch: pytest.Mon
     monkeypatch.setattr("harness.tasks.specs.datasets_importable", lambda: True)
     loaded = load_benchmark("math500")
     assert calls == [(("HuggingFaceH4/MATH-500", None),
-                      {"split": "test", "revision": "6e4ed1a2a79af7d8630a6b768ec859cb5af4d3be",
-                       "trust_remote_code": False})]
+                      {"split": "test", "revision": "6e4ed1a2a79af7d8630a6b768ec859cb5af4d3be"})]
     assert loaded.source == "hub:HuggingFaceH4/MATH-500@6e4ed1a2a79af7d8630a6b768ec859cb5af4d3be"
     assert [it["answer"] for it in loaded.items] == ["2"]
     calls.clear()
@@ -432,3 +431,19 @@ def test_hub_loading_asks_datasets_for_the_pinned_commit(monkeypatch: pytest.Mon
     load_benchmark("gpqa_diamond")
     assert calls[0][0] == ("Idavidrein/gpqa", "gpqa_diamond")
     assert calls[0][1]["revision"] == "633f5ee89ab8ad4522a9f850766b73f62147ffdd"
+    # LiveCodeBench: the release's raw files at the commit (datasets >= 4 runs no loading script)
+    calls.clear()
+    load_benchmark("livecodebench")
+    at = "hf://datasets/livecodebench/code_generation_lite@0fe84c3912ea0c4d4a78037083943e8f0c4dd505/"
+    assert calls == [(("json",), {"data_files": [at + f for f in ("test.jsonl", "test2.jsonl", "test3.jsonl",
+                                                                   "test4.jsonl", "test5.jsonl")],
+                                  "split": "train"})]
+
+
+def test_livecodebench_release_files_are_cumulative() -> None:
+    from harness.tasks.specs import lcb_release_files
+
+    assert lcb_release_files("release_v1") == ["test.jsonl"]
+    assert lcb_release_files("release_v6")[-2:] == ["test5.jsonl", "test6.jsonl"]
+    with pytest.raises(ValueError, match="release_v7"):
+        lcb_release_files("release_v7")

@@ -603,10 +603,24 @@ def _hub_rows(spec: BenchmarkSpec) -> list[dict[str, Any]]:
     import datasets
 
     revision = None if spec.revision == UNPINNED else spec.revision
-    kwargs = {"version_tag": spec.config} if spec.name == "livecodebench" else {}
-    config = None if kwargs else spec.config
-    return list(datasets.load_dataset(spec.dataset, config, split=spec.split, revision=revision,
-                                      trust_remote_code=bool(kwargs), **kwargs))
+    if spec.name == "livecodebench":
+        # The hub repo's release_vN is a loading script, which datasets >= 4 no longer runs:
+        # read the release's raw JSONL files at the pinned commit instead
+        files = lcb_release_files(spec.config or "")
+        at = f"@{revision}" if revision else ""
+        return list(datasets.load_dataset(
+            "json", data_files=[f"hf://datasets/{spec.dataset}{at}/{name}" for name in files], split="train"))
+    return list(datasets.load_dataset(spec.dataset, spec.config, split=spec.split, revision=revision))
+
+
+def lcb_release_files(release: str) -> list[str]:
+    """The JSONL files of a LiveCodeBench release (cumulative: release_vN = test.jsonl,
+    test2.jsonl, ..., testN.jsonl, as the dataset's loading script code_generation_lite.py
+    lists them); ValueError naming the known releases otherwise."""
+    match = re.fullmatch(r"release_v([1-6])", release)
+    if not match:
+        raise ValueError(f"livecodebench: unknown release {release!r}; known: release_v1 .. release_v6")
+    return ["test.jsonl"] + [f"test{i}.jsonl" for i in range(2, int(match.group(1)) + 1)]
 
 
 def load_benchmark(name: str, path: str | Path | None = None, *, limit: int | None = None) -> LoadedBenchmark:
