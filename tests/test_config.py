@@ -91,16 +91,16 @@ def test_shipped_configs_are_valid(name: str) -> None:
     load_config(REPO / "config" / name)
 
 
-def test_long_overlay_changes_only_the_steps() -> None:
-    """config/long.yaml is merged over the default as Snakemake merges two --configfile
+def test_quick_overlay_changes_only_the_steps() -> None:
+    """config/quick.yaml is merged over the default as Snakemake merges two --configfile
     files (key by key); the result is a valid config that differs only in train.steps."""
     from snakemake.utils import update_config
 
     default = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     merged = copy.deepcopy(default)
-    update_config(merged, yaml.safe_load((REPO / "config" / "long.yaml").read_text()))
+    update_config(merged, yaml.safe_load((REPO / "config" / "quick.yaml").read_text()))
     validate_config(merged)
-    assert merged["train"].pop("steps") == 100 and default["train"].pop("steps") == 50
+    assert merged["train"].pop("steps") == 50 and default["train"].pop("steps") == 100
     assert merged == default
 
 
