@@ -207,6 +207,28 @@ def convergence(metrics_lines: Iterable[Mapping[str, Any]], threshold: float) ->
     )
 
 
+def late_validation_slope(metrics_lines: Iterable[Mapping[str, Any]], from_frac: float = 0.5) -> float | None:
+    """Least-squares slope of val_accuracy on step (accuracy per step) over the run's late
+    validations: those at step >= from_frac x the last validation step.
+
+    A run that has converged has a late slope near 0; a positive one means the run was
+    still improving when it stopped, so "95% of its final gain" lands at its end. Returns
+    None with fewer than 3 late validation lines (a slope of 2 points has no noise estimate).
+    """
+    curve = validation_curve(metrics_lines)
+    if not curve:
+        return None
+    last = int(curve[-1]["step"])
+    late = [(float(line["step"]), float(line["val_accuracy"])) for line in curve
+            if int(line["step"]) >= from_frac * last]
+    if len(late) < 3:
+        return None
+    x = np.array([p[0] for p in late])
+    y = np.array([p[1] for p in late])
+    dx = x - x.mean()
+    return float((dx * (y - y.mean())).sum() / (dx ** 2).sum())
+
+
 #: The threshold must clear the start by this many standard errors of the validation
 #: estimate, so that validation noise alone rarely "converges" a run that has not moved.
 THRESHOLD_MIN_SE = 3.0

@@ -556,4 +556,12 @@ def _audit_one(claim: Claim, benchmark: str, comparison: "Comparison", toy_thres
         acc, _ = comparison.effect("accuracy_change", claim.objective, claim.comparator, benchmark)
         parts.append(evaluate_part("without_accuracy_loss", acc,
                                Region(NO_ACCURACY_LOSS_MARGIN, math.inf, low_closed=False, high_closed=False)))
-    return AuditRow(claim, benchmark, parts, decide_parts(parts), scale, _toy(scale, toy_threshold))
+    decision = decide_parts(parts)
+    if claim.metric in CONVERGENCE_METRICS and decision.verdict == "inconclusive":
+        trend = comparison.reference_trend()
+        if trend and trend.get("too_short"):
+            decision = replace(decision, reason=(
+                f"{decision.reason}; {trend['objective']} was still improving when the run stopped "
+                f"({trend['late_gain'] * 100:+.1f} pts of validation accuracy over steps {trend['from_step']}–"
+                f"{trend['to_step']}), so this run is too short to measure convergence"))
+    return AuditRow(claim, benchmark, parts, decision, scale, _toy(scale, toy_threshold))

@@ -32,6 +32,8 @@ from harness.metrics import (
     convergence_speedup,
     convergence_threshold,
     final_val_accuracy,
+    late_validation_slope,
+    seed_t,
     start_val_accuracy,
     validation_se,
 )
@@ -129,6 +131,10 @@ class Comparison:
             out["speedup"][baseline] = {unit: convergence_speedup(runs, base_runs, unit).to_dict()
                                         for unit in UNITS}
         return out
+
+    def reference_trend(self) -> dict[str, Any] | None:
+        """The reference's late validation trend (see ``reference_trend``)."""
+        return reference_trend(self)
 
     def val_interval(self) -> int | None:
         """Smallest gap between validation steps: the resolution of steps-to-threshold."""
@@ -537,6 +543,53 @@ def threshold_summary(comparison: Comparison) -> dict[str, Any] | None:
                                           and info.reference_final < info.value)}
 
 
+#: The late window of a validation curve: steps from this fraction of the run to its end.
+LATE_FROM_FRAC = 0.5
+
+
+def reference_trend(comparison: Comparison) -> dict[str, Any] | None:
+    """Is the reference still improving when the run stops?
+
+    Per reference seed, the least-squares slope of validation accuracy over the late
+    window (steps >= LATE_FROM_FRAC x the run's last validation step), expressed as the
+    gain over that window (slope x its length, accuracy units); a t-interval over seeds.
+    still_rising: the interval lies above 0. too_short: still rising and the reference's own
+    steps-to-threshold censored in some seed, so a threshold at a fraction of its final gain
+    sits near the run's end: the run is too short to measure convergence. None when the
+    reference has no late validations.
+    """
+    reference = comparison.settings.reference_objective
+    slopes: list[float] = []
+    spans: set[tuple[int, int]] = set()
+    for (objective, _), run in sorted(comparison.loaded.runs.items()):
+        if objective != reference:
+            continue
+        slope = late_validation_slope(run.metrics, LATE_FROM_FRAC)
+        steps = [int(line["step"]) for line in run.metrics if line.get("val_accuracy") is not None]
+        if slope is None or not steps:
+            continue
+        last = max(steps)
+        first = min(step for step in steps if step >= LATE_FROM_FRAC * last)
+        spans.add((first, last))
+        slopes.append(slope * (last - first))
+    if not slopes:
+        return None
+    first, last = min(spans)[0], max(spans)[1]
+    runs = comparison.convergence.get(reference, {})
+    out: dict[str, Any] = {"objective": reference, "from_step": first, "to_step": last,
+                           "late_gain": float(np.mean(slopes)), "ci": None, "n_seeds": len(slopes),
+                           "still_rising": None, "censored_seeds": sum(not c.reached for c in runs.values()),
+                           "too_short": False}
+    if len(slopes) >= 2:
+        lo, hi = seed_t(slopes).interval()
+        out["ci"] = [finite_or_none(lo), finite_or_none(hi)]
+        out["still_rising"] = bool(lo > 0)
+    # The run is too short for convergence when the rise is what censors the reference: a
+    # reference that crossed the threshold in every seed converged, whatever its late slope.
+    out["too_short"] = bool(out["still_rising"] and out["censored_seeds"] > 0)
+    return out
+
+
 def build_summary(comparison: Comparison, claims: ClaimsFile | None) -> dict[str, Any]:
     """Everything the leaderboard, plots and audit show, as a JSON-ready dict."""
     s = comparison.settings
@@ -554,6 +607,7 @@ def build_summary(comparison: Comparison, claims: ClaimsFile | None) -> dict[str
             "threshold_source": comparison.threshold_source,
             "threshold_detail": threshold_summary(comparison),
             "val_interval": comparison.val_interval(),
+            "reference_trend": comparison.reference_trend(),
             "objectives": {o: comparison.convergence_estimates(o) for o in comparison.objectives},
         },
         "calibration": calibration_summary(comparison),

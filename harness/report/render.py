@@ -445,7 +445,9 @@ def mde_paragraph(summary: Mapping[str, Any], benchmark: str) -> str:
     n = len(summary["seeds"])
     parts = [f"accuracy change {fmt_mde('accuracy_change', bench.get('accuracy_change'))}",
              f"compression {fmt_mde('compression', bench.get('compression'))}",
-             f"speedup (validation) {fmt_mde('convergence_speedup', speed)}"]
+             f"speedup (validation) {fmt_mde('convergence_speedup', speed)}"
+             + ("" if speed or n < 2 else " (not measurable: no objective reached the convergence threshold in every seed, "
+                                 "so no speedup has a seed variance to size it; see Convergence)")]
     return (f"Minimum detectable effect vs {reference} at {n} seed{'s' if n != 1 else ''} (80% power, two-sided α 0.05, from the "
             f"observed paired differences): {'; '.join(parts)}. A smaller true effect will usually read "
             "inconclusive here: that means \"not resolved at this many seeds\", not \"no effect\".")
@@ -481,6 +483,29 @@ def convergence_paragraphs(conv: Mapping[str, Any]) -> list[str]:
             + (f"({gain:.1f} SE) " if gain is not None else "")
             + "is below the threshold, i.e. within validation noise: convergence speed is not measured reliably "
               "by this run. More validation items (train.val_prompts) or a longer run would make it measurable.")
+    trend = conv.get("reference_trend")
+    if trend:
+        ci = trend.get("ci")
+        ci_txt = f" [{ci[0] * 100:+.1f}, {ci[1] * 100:+.1f}]" if ci and None not in ci else ""
+        seeds = trend["n_seeds"]
+        measured = (f"{trend['objective']}'s validation accuracy changed by {trend['late_gain'] * 100:+.1f} pts"
+                    f"{ci_txt} over steps {trend['from_step']}–{trend['to_step']} (least-squares slope over the late "
+                    f"validations x their span, mean over {seeds} seed{'s' if seeds != 1 else ''}"
+                    f"{', t-interval' if ci_txt else ''})")
+        if trend.get("too_short"):
+            frac = detail.get("frac")
+            out.append(
+                f"**The reference had not converged when the run stopped:** {measured}, and it is below the "
+                f"threshold at the end of {trend['censored_seeds']} of its {seeds} seeds. A threshold at "
+                + (f"{frac:g} of its final gain " if frac is not None else "a fraction of its final gain ")
+                + "therefore sits near the run's end, so most steps-to-threshold are censored and no convergence "
+                  "speedup can be resolved, whatever the objectives do. Measuring convergence needs a run long "
+                  "enough for the reference to plateau (train.steps).")
+        else:
+            out.append(f"Late trend: {measured}"
+                       + ("; no rise resolved, consistent with a plateau." if trend.get("still_rising") is False
+                          else "; one seed, so no interval." if not ci_txt
+                          else "; still rising, but it crossed the threshold in every seed." ))
     return out
 
 
