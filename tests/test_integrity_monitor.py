@@ -111,6 +111,15 @@ def test_the_second_opinion_is_drawn_per_step_and_disagreements_are_kept(tmp_pat
     ("no number", {"domain": "math", "answer": "7", "prompt": "Q: 3+4=?\n"}, 0.0),
     ("\\boxed{x = 0.333333}", {"domain": "math", "answer": "\\frac{1}{3}", "prompt": "Q: 1/3\n"}, 1.0),
     ("A: \\frac{1}{2}", {"domain": "math", "answer": "0.5", "prompt": "Q: 1/2\n"}, 1.0),
+    # a sentence's full stop is not part of the answer (SmolLM2's "A: 4." was judged "not
+    # equivalent" to 4 by the LaTeX parser, a false disagreement on every run)
+    ("A: 4.", {"domain": "math", "answer": "4", "prompt": "Q: Calculate 8 - 4.\n"}, 1.0),
+    ("A: 8 - 4 = 4.", {"domain": "math", "answer": "4", "prompt": "Q: Calculate 8 - 4.\n"}, 1.0),
+    ("A: 5.", {"domain": "math", "answer": "4", "prompt": "Q: Calculate 8 - 4.\n"}, 0.0),
+    ("A: 3.14.", {"domain": "math", "answer": "3.14", "prompt": "Q: pi to 2 places\n"}, 1.0),
+    ("A: \\frac{1}{2}.", {"domain": "math", "answer": "0.5", "prompt": "Q: 1/2\n"}, 1.0),
+    ("A: 4!", {"domain": "math", "answer": "4", "prompt": "Q: Calculate 8 - 4.\n"}, 0.0),  # 24
+    ("A: 99 V.", {"domain": "science", "answer": "99 V", "prompt": "Q: I=11 A R=9 ohm U=?\n"}, 1.0),
     ("A: 99 V", {"domain": "science", "answer": "99 V", "prompt": "Q: I=11 A R=9 ohm U=?\n"}, 1.0),
     ("A: 98 V", {"domain": "science", "answer": "99 V", "prompt": "Q: I=11 A R=9 ohm U=?\n"}, 0.0),
     ("A: 99000 mV", {"domain": "science", "answer": "99 V", "prompt": "Q: I=11 A R=9 ohm U=?\n"}, None),

@@ -46,10 +46,19 @@ def _install() -> None:
     _JUDGE = f"math-verify {version('math-verify')}"
 
 
+#: A sentence's full stop after the answer ("A: 4."): prose, not part of the value. Only a
+#: single period goes ("4!" is a factorial, "4..." stays unparsed).
+_FULL_STOP = re.compile(r"(?<=[^.\s])\.\s*$")
+
+
 def _answer(completion: str) -> str | None:
+    """The answer text the judge reads: the final "A:" line's (our shared answer-line
+    reader), else the last number; without a sentence's closing full stop, which the
+    training verifier also reads past and which math-verify's LaTeX parser does not
+    (it left "4." unparsed and judged "A: 4." against 4 as "not equivalent")."""
     final = final_answer(completion)
     if final is not None:
-        return final.text
+        return _FULL_STOP.sub("", final.text)
     found = _LAST_NUMBER.findall(completion)
     return found[-1] if found else None
 
