@@ -6,7 +6,7 @@ The issue's budget: the monitor (harness/integrity: detectors on every rewarded 
 a second opinion on 4 + 4 completions per step in a worker process, the token entropy from
 the training pass's log-probs) costs at most 5% of a training step on the default config.
 
-Both sides train the default config's settings (config/config.yaml `train:`: 8 prompts x
+Both sides train the default config's settings (config/config.yaml `train:`: 16 prompts x
 G=8, 160 new tokens, two minibatches per batch, GRPO) from the same checkpoint, seed and
 prompts, for ``--steps`` steps, ``--repeats`` times each, alternating on and off so a
 change in the machine's load hits both. Validation is left out of the timed steps (it is
@@ -107,7 +107,9 @@ def main() -> None:
     on, off = mean(True, "step_s"), mean(False, "step_s")
     share = mean(True, "monitor_s") / on
     print(machine_line())
-    print(f"model: {described}; default config train settings (8 prompts x G=8, 160 new tokens, 2 minibatches), "
+    t = default_config()["train"]
+    print(f"model: {described}; default config train settings ({t['prompts_per_step']} prompts x "
+          f"G={t['group_size']}, {t['max_new_tokens']} new tokens, {t['updates_per_batch']} minibatches), "
           f"{args.steps} steps x {args.repeats} runs per side; completions {mean(True, 'length'):.0f} tokens on average, "
           f"train accuracy {mean(True, 'accuracy'):.2f}")
     print(format_table(["", "s/step (steps 2..N-1)", "step 1 s", "monitor s/step", "monitor step 1 s"], [
