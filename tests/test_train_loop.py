@@ -172,3 +172,46 @@ def test_sampled_validation_is_avg_at_k_and_leaves_the_training_stream_alone(tin
     assert (tmp_path / "greedy/model/model.safetensors").read_bytes() == (tmp_path / "sampled/model/model.safetensors").read_bytes()
     rows = read_jsonl(tmp_path / "sampled/metrics.jsonl")
     assert [r.get("val_samples") for r in rows if "val_accuracy" in r] == [2, 2, 2]
+
+
+def test_a_resume_state_of_other_settings_is_not_continued(tiny_world, tmp_path, capsys) -> None:
+    # A rerun after a config change (here the learning rate) finds the old run's state. It
+    # must start over, not report the old run's continuation under the new settings.
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit):
+        train(settings(tiny_world, out, stop_after=3, lr=1e-4))  # state saved at step 2
+    train(settings(tiny_world, out, lr=3e-4))
+    assert "starting over" in capsys.readouterr().out
+    train(settings(tiny_world, tmp_path / "fresh", lr=3e-4))
+    assert _without_time(read_jsonl(out / "metrics.jsonl")) == _without_time(read_jsonl(tmp_path / "fresh/metrics.jsonl"))
+    assert (out / "model/model.safetensors").read_bytes() == (tmp_path / "fresh/model/model.safetensors").read_bytes()
+
+
+def test_a_changed_warm_start_or_objective_source_is_a_new_identity(tiny_world, tmp_path) -> None:
+    import os
+
+    from harness import objectives
+    from harness.train.loop import resume_identity
+
+    s = settings(tiny_world, tmp_path / "run")
+    grpo = objectives.get("grpo")
+    before = resume_identity(s, grpo)
+    assert resume_identity(settings(tiny_world, tmp_path / "elsewhere", steps=99, ckpt_every=7), grpo) == before
+    assert resume_identity(s, objectives.get("dapo")) != before  # another objective's source file
+    weights = Path(s.base_model) / "model.safetensors"
+    st = weights.stat()
+    try:
+        os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))  # the warm start was rewritten
+        assert resume_identity(s, grpo)["inputs"]["base_model"] != before["inputs"]["base_model"]
+    finally:
+        os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_more_steps_continue_a_finished_run_exactly(tiny_world, tmp_path) -> None:
+    # steps is not part of the identity: extending a run resumes its last state, and equals
+    # a run trained to the longer length from the start (constant learning rate)
+    train(settings(tiny_world, tmp_path / "long", steps=6))
+    train(settings(tiny_world, tmp_path / "ext", steps=4))
+    train(settings(tiny_world, tmp_path / "ext", steps=6))
+    assert _without_time(read_jsonl(tmp_path / "long/metrics.jsonl")) == _without_time(read_jsonl(tmp_path / "ext/metrics.jsonl"))
+    assert (tmp_path / "long/model/model.safetensors").read_bytes() == (tmp_path / "ext/model/model.safetensors").read_bytes()

@@ -10,6 +10,9 @@ The loop never names an objective: it only sees `harness.objectives.get(name)`.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import hashlib
+import inspect
 import random
 import time
 from dataclasses import dataclass, field
@@ -27,7 +30,7 @@ from harness.rollout.hf import Rollouts, completion_logprobs, concat_rollouts, g
 from harness.prompts import format_prompts
 from harness.seeding import seed_everything, set_threads
 from harness.tasks.registry import verify_items
-from harness.train.state import load_state, save_state
+from harness.train.state import CheckpointError, load_state, save_state
 
 
 @dataclass
@@ -269,6 +272,60 @@ def sampling_seed(seed: int, seed_stream: int) -> int:
     return seed if seed_stream == 0 else seed + 1_000_003 * seed_stream
 
 
+#: Settings a resume state does not depend on: how far to train (a finished run resumed with
+#: more steps continues exactly: the learning rate is constant), where and how often to save.
+RESUME_FREE_SETTINGS = frozenset({"steps", "out_dir", "ckpt_every", "stop_after"})
+
+
+def _digest_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _digest_model_dir(path: Path) -> str:
+    """A cheap fingerprint of a checkpoint directory: each file's name, size and mtime (a
+    content hash of a multi-GB checkpoint would cost every job seconds to minutes)."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in Path(path).rglob("*") if p.is_file()):
+        st = f.stat()
+        h.update(f"{f.relative_to(path)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def resume_identity(s: TrainSettings, objective: objectives.Objective) -> dict[str, Any]:
+    """What a resume state must match to be continued: the entry and seed, every setting
+    that shapes the trajectory or its metrics (all but RESUME_FREE_SETTINGS), the inputs'
+    fingerprints (data content; the base model's files) and the objective's source file,
+    so a rerun after a change of config, warm start, data or objective code starts over
+    instead of continuing the old run under the new name. JSON-like dict."""
+    settings = {k: v for k, v in dataclasses.asdict(s).items() if k not in RESUME_FREE_SETTINGS}
+    source = inspect.getsourcefile(type(objective))
+    return {
+        "objective": s.objective,
+        "seed": s.seed,
+        "settings": settings,
+        "inputs": {"base_model": _digest_model_dir(Path(s.base_model)),
+                   "train_data": _digest_file(Path(s.train_data)),
+                   "validation_data": _digest_file(Path(s.validation_data)),
+                   "objective_source": _digest_file(Path(source)) if source else None},
+    }
+
+
+def _identity_difference(found: Any, expected: dict[str, Any]) -> str:
+    """Which parts of a resume state's identity differ from this job's, for the log."""
+    if not isinstance(found, dict):
+        return "no identity"
+    names = [k for k in ("objective", "seed") if found.get(k) != expected[k]]
+    old, new = found.get("settings") or {}, expected["settings"]
+    names += [f"{k} ({old.get(k)!r} -> {new.get(k)!r})" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    old_in = found.get("inputs") or {}
+    names += [f"{k} changed" for k, v in expected["inputs"].items() if old_in.get(k) != v]
+    return ", ".join(names) if names else "written by an older harness"
+
+
 def train(s: TrainSettings) -> dict[str, Any]:
     """Run (or resume) one training job; writes metrics.jsonl, model/ and run.json under out_dir."""
     set_threads(s.threads)
@@ -293,8 +350,21 @@ def train(s: TrainSettings) -> dict[str, Any]:
 
     rows: list[dict[str, Any]] = []
     start, wall0, tokens = 0, 0.0, 0
+    identity = resume_identity(s, objective)
     if (state_dir / "state.pt").exists():
-        st = load_state(state_dir, model, opt, expect={"objective": s.objective, "seed": s.seed})
+        try:
+            st = load_state(state_dir, model, opt, expect=identity)
+        except CheckpointError as error:
+            if error.found_identity is None:
+                raise
+            # A state of another configuration (a rerun after a change): continuing it would
+            # report the old run under the new settings. Start over; the state is overwritten.
+            print(f"{s.objective} seed {s.seed}: the resume state in {state_dir} was written under other "
+                  f"settings ({_identity_difference(error.found_identity, identity)}); starting over", flush=True)
+            st = None  # load_state checks the identity before touching the model, optimizer or RNGs
+    else:
+        st = None
+    if st is not None:
         start, rows, wall0, tokens = st["step"], st["rows"], st["wall_s"], st["rollout_tokens"]
         stream.restore(st["stream"])
         if monitor:  # integrity monitor (issue 19): keep its rows up to the resumed step
@@ -398,7 +468,7 @@ def train(s: TrainSettings) -> dict[str, Any]:
             if monitor:  # integrity monitor (issue 19): written before the state, so it never lags it
                 monitor.write()
             save_state(state_dir, model, opt, step=step + 1, rows=rows, wall_s=time.time() - t_start,
-                       rollout_tokens=tokens, stream=stream.state(), identity={"objective": s.objective, "seed": s.seed})
+                       rollout_tokens=tokens, stream=stream.state(), identity=identity)
             atomic_write_jsonl(out / "metrics.jsonl", rows)
         if s.stop_after is not None and step + 1 >= s.stop_after:
             raise SystemExit(f"stopped after {s.stop_after} steps (stop_after)")

@@ -42,7 +42,14 @@ def save_state(
 
 
 class CheckpointError(RuntimeError):
-    """A resume state that cannot be used (corrupt, other version, other job)."""
+    """A resume state that cannot be used (corrupt, other version, other job).
+
+    found_identity: the state's own identity when that is what differs (a readable state of
+    another configuration, which the trainer replaces by starting over); None otherwise."""
+
+    def __init__(self, message: str, found_identity: Any = None) -> None:
+        super().__init__(message)
+        self.found_identity = found_identity
 
 
 def load_state(state_dir: str | Path, model: torch.nn.Module, opt: torch.optim.Optimizer, *, expect: dict[str, Any]) -> dict[str, Any]:
@@ -54,8 +61,9 @@ def load_state(state_dir: str | Path, model: torch.nn.Module, opt: torch.optim.O
         raise CheckpointError(f"resume state {path} is unreadable ({e}); delete {path.parent} to start this run over") from e
     if payload.get("version") != STATE_VERSION:
         raise CheckpointError(f"resume state {path} has version {payload.get('version')}, this harness writes {STATE_VERSION}; delete {path.parent} to start over")
-    if payload.get("identity") != expect:
-        raise CheckpointError(f"resume state {path} belongs to {payload.get('identity')}, not {expect}; delete {path.parent}")
+    if payload.get("identity") != expect:  # checked before the model, optimizer and RNGs are touched
+        raise CheckpointError(f"resume state {path} belongs to another job or configuration; delete {path.parent}",
+                              found_identity=payload.get("identity") or {})
     try:
         model.load_state_dict(payload["model"])
         opt.load_state_dict(payload["optimizer"])
