@@ -207,26 +207,53 @@ def convergence(metrics_lines: Iterable[Mapping[str, Any]], threshold: float) ->
     )
 
 
-def late_validation_slope(metrics_lines: Iterable[Mapping[str, Any]], from_frac: float = 0.5) -> float | None:
-    """Least-squares slope of val_accuracy on step (accuracy per step) over the run's late
-    validations: those at step >= from_frac x the last validation step.
+#: The late window of a validation curve: steps from this fraction of the run to its end.
+LATE_FROM_FRAC = 0.5
+
+
+def trend(steps: Sequence[float], values: Sequence[float]) -> dict[str, Any] | None:
+    """OLS slope of ``values`` over ``steps`` with its one-sided p-values (scipy linregress);
+    None with fewer than 3 points. ``rise``: slope x the span of steps."""
+    if len(steps) < 3 or len(set(steps)) < 2:
+        return None
+    from scipy import stats
+
+    x, y = np.asarray(steps, float), np.asarray(values, float)
+    span = float(x.max() - x.min())
+    if np.ptp(y) == 0:
+        return {"slope": 0.0, "rise": 0.0, "p_rise": 1.0, "p_fall": 1.0, "n": len(x)}
+    fit = stats.linregress(x, y)
+    p = float(fit.pvalue) if math.isfinite(fit.pvalue) else 1.0
+    slope = float(fit.slope)
+    return {"slope": slope, "rise": slope * span, "n": len(x),
+            "p_rise": p / 2 if slope > 0 else 1 - p / 2, "p_fall": p / 2 if slope < 0 else 1 - p / 2}
+
+
+def late_validation_trend(metrics_lines: Iterable[Mapping[str, Any]],
+                          from_frac: float = LATE_FROM_FRAC) -> dict[str, Any] | None:
+    """``trend`` of val_accuracy over the run's late validations (those at step >=
+    from_frac x the last validation step), with the window's ``from_step`` and ``to_step``:
+    ``slope`` per step, ``rise`` = slope x the window's span.
 
     A run that has converged has a late slope near 0; a positive one means the run was
-    still improving when it stopped, so "95% of its final gain" lands at its end. Returns
-    None with fewer than 3 late validation lines (a slope of 2 points has no noise estimate).
+    still improving when it stopped, so "95% of its final gain" lands at its end. None with
+    fewer than 3 late validation lines (a slope of 2 points has no noise estimate).
     """
     curve = validation_curve(metrics_lines)
     if not curve:
         return None
     last = int(curve[-1]["step"])
-    late = [(float(line["step"]), float(line["val_accuracy"])) for line in curve
-            if int(line["step"]) >= from_frac * last]
-    if len(late) < 3:
+    late = [(int(line["step"]), float(line["val_accuracy"])) for line in curve if int(line["step"]) >= from_frac * last]
+    fit = trend([step for step, _ in late], [acc for _, acc in late])
+    if fit is None:
         return None
-    x = np.array([p[0] for p in late])
-    y = np.array([p[1] for p in late])
-    dx = x - x.mean()
-    return float((dx * (y - y.mean())).sum() / (dx ** 2).sum())
+    return {**fit, "from_step": late[0][0], "to_step": late[-1][0]}
+
+
+def late_validation_slope(metrics_lines: Iterable[Mapping[str, Any]], from_frac: float = LATE_FROM_FRAC) -> float | None:
+    """The late validation trend's slope (accuracy per step); see ``late_validation_trend``."""
+    fit = late_validation_trend(metrics_lines, from_frac)
+    return fit["slope"] if fit is not None else None
 
 
 #: The threshold must clear the start by this many standard errors of the validation

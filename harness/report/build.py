@@ -32,7 +32,7 @@ from harness.metrics import (
     convergence_speedup,
     convergence_threshold,
     final_val_accuracy,
-    late_validation_slope,
+    late_validation_trend,
     seed_t,
     start_val_accuracy,
     validation_se,
@@ -543,45 +543,30 @@ def threshold_summary(comparison: Comparison) -> dict[str, Any] | None:
                                           and info.reference_final < info.value)}
 
 
-#: The late window of a validation curve: steps from this fraction of the run to its end.
-LATE_FROM_FRAC = 0.5
-
-
 def reference_trend(comparison: Comparison) -> dict[str, Any] | None:
     """Is the reference still improving when the run stops?
 
-    Per reference seed, the least-squares slope of validation accuracy over the late
-    window (steps >= LATE_FROM_FRAC x the run's last validation step), expressed as the
-    gain over that window (slope x its length, accuracy units); a t-interval over seeds.
+    Per reference seed, the late validation trend (``late_validation_trend``: the
+    least-squares slope of validation accuracy over the second half of the run) as the gain
+    over that window (``rise``, accuracy units); a t-interval over seeds.
     still_rising: the interval lies above 0. too_short: still rising and the reference's own
     steps-to-threshold censored in some seed, so a threshold at a fraction of its final gain
     sits near the run's end: the run is too short to measure convergence. None when the
     reference has no late validations.
     """
     reference = comparison.settings.reference_objective
-    slopes: list[float] = []
-    spans: set[tuple[int, int]] = set()
-    for (objective, _), run in sorted(comparison.loaded.runs.items()):
-        if objective != reference:
-            continue
-        slope = late_validation_slope(run.metrics, LATE_FROM_FRAC)
-        steps = [int(line["step"]) for line in run.metrics if line.get("val_accuracy") is not None]
-        if slope is None or not steps:
-            continue
-        last = max(steps)
-        first = min(step for step in steps if step >= LATE_FROM_FRAC * last)
-        spans.add((first, last))
-        slopes.append(slope * (last - first))
-    if not slopes:
+    fits = [fit for (objective, _), run in sorted(comparison.loaded.runs.items())
+            if objective == reference and (fit := late_validation_trend(run.metrics)) is not None]
+    gains = [fit["rise"] for fit in fits]
+    if not gains:
         return None
-    first, last = min(spans)[0], max(spans)[1]
+    first, last = min(fit["from_step"] for fit in fits), max(fit["to_step"] for fit in fits)
     runs = comparison.convergence.get(reference, {})
     out: dict[str, Any] = {"objective": reference, "from_step": first, "to_step": last,
-                           "late_gain": float(np.mean(slopes)), "ci": None, "n_seeds": len(slopes),
-                           "still_rising": None, "censored_seeds": sum(not c.reached for c in runs.values()),
-                           "too_short": False}
-    if len(slopes) >= 2:
-        lo, hi = seed_t(slopes).interval()
+                           "late_gain": float(np.mean(gains)), "ci": None, "n_seeds": len(gains),
+                           "still_rising": None, "censored_seeds": sum(not c.reached for c in runs.values())}
+    if len(gains) >= 2:
+        lo, hi = seed_t(gains).interval()
         out["ci"] = [finite_or_none(lo), finite_or_none(hi)]
         out["still_rising"] = bool(lo > 0)
     # The run is too short for convergence when the rise is what censors the reference: a

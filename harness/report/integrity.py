@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from harness.io import atomic_write_text
+from harness.metrics.definitions import trend  # the one OLS trend (also the late validation trend)
 
 if TYPE_CHECKING:
     from harness.report.build import Comparison
@@ -81,24 +82,6 @@ ALARM_TITLES = {
 
 def _finite(x: float | None) -> float | None:
     return float(x) if x is not None and math.isfinite(float(x)) else None
-
-
-def trend(steps: Sequence[float], values: Sequence[float]) -> dict[str, Any] | None:
-    """OLS slope of ``values`` over ``steps`` with its one-sided p-values (scipy linregress);
-    None with fewer than 3 points. ``rise``: slope x the span of steps."""
-    if len(steps) < 3 or len(set(steps)) < 2:
-        return None
-    from scipy import stats
-
-    x, y = np.asarray(steps, float), np.asarray(values, float)
-    span = float(x.max() - x.min())
-    if np.ptp(y) == 0:
-        return {"slope": 0.0, "rise": 0.0, "p_rise": 1.0, "p_fall": 1.0, "n": len(x)}
-    fit = stats.linregress(x, y)
-    p = float(fit.pvalue) if math.isfinite(fit.pvalue) else 1.0
-    slope = float(fit.slope)
-    return {"slope": slope, "rise": slope * span, "n": len(x),
-            "p_rise": p / 2 if slope > 0 else 1 - p / 2, "p_fall": p / 2 if slope < 0 else 1 - p / 2}
 
 
 def divergence(metrics: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -278,11 +278,8 @@ RESUME_FREE_SETTINGS = frozenset({"steps", "out_dir", "ckpt_every", "stop_after"
 
 
 def _digest_file(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _digest_model_dir(path: Path) -> str:
