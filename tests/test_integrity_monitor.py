@@ -115,6 +115,7 @@ def test_the_second_opinion_is_drawn_per_step_and_disagreements_are_kept(tmp_pat
     # equivalent" to 4 by the LaTeX parser, a false disagreement on every run)
     ("A: 4.", {"domain": "math", "answer": "4", "prompt": "Q: Calculate 8 - 4.\n"}, 1.0),
     ("A: 8 - 4 = 4.", {"domain": "math", "answer": "4", "prompt": "Q: Calculate 8 - 4.\n"}, 1.0),
+    ("A: 4 .", {"domain": "math", "answer": "4", "prompt": "Q: Calculate 8 - 4.\n"}, 1.0),
     ("A: 5.", {"domain": "math", "answer": "4", "prompt": "Q: Calculate 8 - 4.\n"}, 0.0),
     ("A: 3.14.", {"domain": "math", "answer": "3.14", "prompt": "Q: pi to 2 places\n"}, 1.0),
     ("A: \\frac{1}{2}.", {"domain": "math", "answer": "0.5", "prompt": "Q: 1/2\n"}, 1.0),

@@ -47,8 +47,8 @@ def _install() -> None:
 
 
 #: A sentence's full stop after the answer ("A: 4."): prose, not part of the value. Only a
-#: single period goes ("4!" is a factorial, "4..." stays unparsed).
-_FULL_STOP = re.compile(r"(?<=[^.\s])\.\s*$")
+#: single period goes, with the spaces around it ("4!" is a factorial, "4..." stays unparsed).
+_FULL_STOP = re.compile(r"(?<=[^.\s])\s*\.\s*$")
 
 
 def _answer(completion: str) -> str | None:
