@@ -279,6 +279,47 @@ def test_leaderboard_mde_is_the_paired_t_power_formula_of_the_observed_differenc
     assert mde["n_seeds"] == 4
 
 
+def test_each_objectives_own_mde_is_its_own_paired_spread_and_the_pooled_one_averages_variances(tmp_path: Path) -> None:
+    """A steady and an erratic objective vs the reference: each one's MDE comes from its own
+    per-seed differences, and the pooled MDE from the mean of the two variances (so the
+    erratic one raises it for both); the leaderboard lists the objectives' own figures."""
+    import math
+
+    import numpy as np
+    import scipy.stats
+
+    from harness.report.build import Comparison, mde_summary
+    from harness.report.results import load_results
+    from harness.report.settings import ReportSettings
+
+    objectives = {"grpo": SyntheticObjective(noise=0.1), "dapo": SyntheticObjective(noise=0.1),
+                  "hmpo": SyntheticObjective(noise=0.1)}
+    seeds = [0, 1, 2, 3, 4]
+    results = write_synthetic_results(tmp_path / "results", objectives, seeds=seeds, n_items=200)
+    settings = ReportSettings.from_config(synthetic_config(list(objectives), seeds=seeds))
+    comparison = Comparison(settings, load_results(results, settings.objectives, settings.seeds, settings.benchmarks))
+
+    def acc(o: str, s: int) -> float:
+        return json.loads((results / "eval" / o / f"seed{s}" / "math.json").read_text())["accuracy"]
+
+    factor = scipy.stats.t.ppf(0.975, 4) + scipy.stats.t.ppf(0.8, 4)
+    var = {o: np.var([acc(o, s) - acc("grpo", s) for s in seeds], ddof=1) for o in ("dapo", "hmpo")}
+    mde = mde_summary(comparison)["math"]
+    for o in ("dapo", "hmpo"):
+        # rel 1%: the crossed SE adds a test-set term, here ~0.1% of the seed term
+        assert mde["by_objective"][o]["accuracy_change"]["up"] == pytest.approx(factor * math.sqrt(var[o] / 5), rel=0.01)
+        assert mde["by_objective"][o]["compression"]["up"] is not None
+    pooled = factor * math.sqrt((var["dapo"] + var["hmpo"]) / 2 / 5)
+    assert mde["accuracy_change"]["up"] == pytest.approx(pooled, rel=0.01)
+    assert var["dapo"] != pytest.approx(var["hmpo"], rel=0.05)  # the inputs do tell the two apart
+    from harness.report.render import mde_paragraph
+
+    summary = {"mde": mde_summary(comparison), "seeds": seeds, "settings": {"reference_objective": "grpo"}}
+    text = mde_paragraph(summary, "math")
+    own = mde["by_objective"]["hmpo"]["accuracy_change"]["up"] * 100
+    assert f"hmpo ±{own:.1f} pts" in text
+
+
 def _set_mechanism(results: Path, objective: str, keys: list[str], values: dict[int, list[float]],
                    beta: float = 0.0) -> None:
     """Give every seed's run of ``objective`` mechanism keys and per-step values (values[seed][step - 1])."""

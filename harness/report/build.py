@@ -298,7 +298,8 @@ def pooled_mde(stats: Sequence[TStat], n_seeds: int) -> dict[str, Any] | None:
 
 def mde_summary(comparison: Comparison) -> dict[str, Any]:
     """Per benchmark: the MDE of accuracy change and compression vs the reference at the
-    run's seeds; "validation": that of the convergence speedup (steps)."""
+    run's seeds, pooled over the objectives and, under "by_objective", each objective's own;
+    "validation": that of the convergence speedup (steps)."""
     s = comparison.settings
     reference = s.reference_objective
     others = [o for o in s.objectives if o != reference]
@@ -310,9 +311,15 @@ def mde_summary(comparison: Comparison) -> dict[str, Any]:
             out[benchmark] = {"accuracy_change": None, "compression": None}
             continue
         present = [o for o in others if agg.seeds(o)]
+        acc = {o: agg.accuracy_change(o, reference).stat for o in present}
+        comp = {o: agg.compression(o, reference).stat for o in present}
         out[benchmark] = {
-            "accuracy_change": pooled_mde([agg.accuracy_change(o, reference).stat for o in present], n),
-            "compression": pooled_mde([agg.compression(o, reference).stat for o in present], n),
+            "accuracy_change": pooled_mde(list(acc.values()), n),
+            "compression": pooled_mde(list(comp.values()), n),
+            # Each comparison's own MDE: the pooled one averages the seed variances, so one
+            # erratic entry (a length that drifts differently in every seed) sets it for all.
+            "by_objective": {o: {"accuracy_change": pooled_mde([acc[o]], n),
+                                 "compression": pooled_mde([comp[o]], n)} for o in present},
         }
     ref_runs = comparison.convergence.get(reference)
     speedups = []

@@ -448,9 +448,27 @@ def mde_paragraph(summary: Mapping[str, Any], benchmark: str) -> str:
              f"speedup (validation) {fmt_mde('convergence_speedup', speed)}"
              + ("" if speed or n < 2 else " (not measurable: no objective reached the convergence threshold in every seed, "
                                  "so no speedup has a seed variance to size it; see Convergence)")]
-    return (f"Minimum detectable effect vs {reference} at {n} seed{'s' if n != 1 else ''} (80% power, two-sided α 0.05, from the "
+    text = (f"Minimum detectable effect vs {reference} at {n} seed{'s' if n != 1 else ''} (80% power, two-sided α 0.05, from the "
             f"observed paired differences): {'; '.join(parts)}. A smaller true effect will usually read "
             "inconclusive here: that means \"not resolved at this many seeds\", not \"no effect\".")
+    own = [(o, m) for o, m in (bench.get("by_objective") or {}).items()
+           if (m.get("accuracy_change") or {}).get("up") is not None or (m.get("compression") or {}).get("up") is not None]
+    if len(own) > 1:
+        text += (" Each objective's own (its seeds' spread alone; the figures above average the seed variances, so "
+                 "one entry whose length drifts differently in every seed sets them for all): "
+                 + "; ".join(f"{o} {_own_mde(m)}" for o, m in own) + ".")
+    return text
+
+
+def _own_mde(mde: Mapping[str, Any]) -> str:
+    """One objective's MDEs, short: "±2.3 pts, +7.1% / -7.6%"."""
+    acc, comp = mde.get("accuracy_change") or {}, mde.get("compression") or {}
+    parts = []
+    if acc.get("up") is not None:
+        parts.append(f"±{acc['up'] * 100:.1f} pts")
+    if comp.get("up") is not None:
+        parts.append(f"{comp['up'] * 100:+.1f}%" + (f" / {comp['down'] * 100:+.1f}%" if comp.get("down") is not None else ""))
+    return ", ".join(parts)
 
 
 def convergence_paragraphs(conv: Mapping[str, Any]) -> list[str]:
