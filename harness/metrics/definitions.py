@@ -158,9 +158,34 @@ def validation_curve(metrics_lines: Iterable[Mapping[str, Any]]) -> list[Mapping
     return sorted(lines, key=lambda line: int(line["step"]))
 
 
-def final_val_accuracy(metrics_lines: Iterable[Mapping[str, Any]]) -> float | None:
-    """val_accuracy of the last validation line; None when the run has none."""
+def smoothed_validation_curve(metrics_lines: Iterable[Mapping[str, Any]], window: int = 1) -> list[dict[str, Any]]:
+    """The validation lines with val_accuracy replaced by its centred moving mean over
+    ``window`` validations (odd; 1 = as measured), the window cut at the run's ends.
+
+    At the ends the window is one-sided: the last point is the mean of the last
+    (window + 1) / 2 readings, which lags a still-rising curve by (window - 1) / 4
+    validation intervals; that is the price of a last point whose noise does not decide
+    whether a run is censored. One validation reading has a binomial SE of ~2-3 points in
+    the default world, as large as the margin between a plateau and a threshold near it.
+    """
+    if window < 1 or window % 2 == 0:
+        raise ValueError(f"the smoothing window must be an odd number of validations >= 1; got {window}")
     curve = validation_curve(metrics_lines)
+    if window == 1:
+        return [dict(line) for line in curve]
+    values = np.array([float(line["val_accuracy"]) for line in curve])
+    half = window // 2
+    out = []
+    for j, line in enumerate(curve):
+        lo, hi = max(0, j - half), min(len(curve), j + half + 1)
+        out.append(dict(line) | {"val_accuracy": float(values[lo:hi].mean())})
+    return out
+
+
+def final_val_accuracy(metrics_lines: Iterable[Mapping[str, Any]], window: int = 1) -> float | None:
+    """val_accuracy of the last validation line (smoothed over ``window`` validations, see
+    smoothed_validation_curve); None when the run has none."""
+    curve = smoothed_validation_curve(metrics_lines, window)
     return float(curve[-1]["val_accuracy"]) if curve else None
 
 
@@ -170,8 +195,11 @@ def start_val_accuracy(metrics_lines: Iterable[Mapping[str, Any]]) -> float | No
     return float(curve[0]["val_accuracy"]) if curve else None
 
 
-def convergence(metrics_lines: Iterable[Mapping[str, Any]], threshold: float) -> Convergence | None:
+def convergence(metrics_lines: Iterable[Mapping[str, Any]], threshold: float, window: int = 1) -> Convergence | None:
     """The first validation step from which val_accuracy stays >= threshold to the run's end.
+
+    window: read the curve smoothed over this many validations (smoothed_validation_curve);
+    1 = every reading as measured.
 
     A crossing must *stay* crossed: a run that touches the threshold once and falls back
     below it (validation noise around the threshold) has not converged there; its cost is
@@ -180,7 +208,7 @@ def convergence(metrics_lines: Iterable[Mapping[str, Any]], threshold: float) ->
     metrics_lines: a run's metrics.jsonl records ({"step", "val_accuracy", "rollout_tokens",
     "wall_s", ...}); only validation lines are read. Returns None without any validation line.
     """
-    curve = validation_curve(metrics_lines)
+    curve = smoothed_validation_curve(metrics_lines, window)
     if not curve:
         return None
     last = curve[-1]

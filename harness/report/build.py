@@ -37,6 +37,7 @@ from harness.metrics import (
     start_val_accuracy,
     validation_se,
 )
+from harness.metrics.convergence_power import fit_curve_world, speedup_power
 from harness.metrics.intervals import finite_or_none, to_reported
 from harness.report.audit import ClaimsFile, audit_claims
 from harness.report.integrity import integrity_summary
@@ -62,7 +63,7 @@ class Comparison:
         self.convergence: dict[str, dict[int, Convergence]] = {}
         if self.threshold is not None:
             for (objective, seed), run in sorted(loaded.runs.items()):
-                conv = convergence(run.metrics, self.threshold)
+                conv = convergence(run.metrics, self.threshold, settings.convergence_smooth)
                 if conv is not None:
                     self.convergence.setdefault(objective, {})[seed] = conv
         self.aggregates: dict[str, BenchmarkAggregate | None] = {}
@@ -100,14 +101,17 @@ class Comparison:
             return info, "set in the config (report.convergence_threshold)"
         finals = [
             acc for (objective, _), run in sorted(self.loaded.runs.items())
-            if objective == s.reference_objective and (acc := final_val_accuracy(run.metrics)) is not None
+            if objective == s.reference_objective
+            and (acc := final_val_accuracy(run.metrics, s.convergence_smooth)) is not None
         ]
         if not finals or not starts:
             return None, (f"undefined: the reference objective '{s.reference_objective}' has no "
                           "validation results")
         info = convergence_threshold(starts, finals, s.convergence_threshold_frac, n_val)
+        smoothed = (f", each the mean of its last {s.convergence_smooth // 2 + 1} validations"
+                    if s.convergence_smooth > 1 else "")
         source = (f"start {info.start:.4f} + {s.convergence_threshold_frac:g} x ({s.reference_objective}'s "
-                  f"mean final validation accuracy {info.reference_final:.4f} over {len(finals)} seeds "
+                  f"mean final validation accuracy {info.reference_final:.4f} over {len(finals)} seeds{smoothed} "
                   f"- start)")
         if info.floored:
             source += (f", raised to the floor of {THRESHOLD_MIN_SE:g} validation standard errors "
@@ -135,6 +139,10 @@ class Comparison:
     def reference_trend(self) -> dict[str, Any] | None:
         """The reference's late validation trend (see ``reference_trend``)."""
         return reference_trend(self)
+
+    def convergence_power(self) -> dict[str, Any] | None:
+        """What this run's convergence design can measure (harness.metrics.convergence_power)."""
+        return convergence_power(self)
 
     def val_interval(self) -> int | None:
         """Smallest gap between validation steps: the resolution of steps-to-threshold."""
@@ -550,6 +558,36 @@ def threshold_summary(comparison: Comparison) -> dict[str, Any] | None:
                                           and info.reference_final < info.value)}
 
 
+#: The speedup the design check simulates: "50% less convergence time" (TEPO's claim).
+POWER_SPEEDUP = 2.0
+#: Simulated comparisons per design check (each ~3 ms; the shares' SE is <= 2.5 points).
+POWER_TRIALS = 400
+
+
+def convergence_power(comparison: Comparison) -> dict[str, Any] | None:
+    """Could this run measure a convergence speedup at all? A world fitted to the reference's
+    own validation curves (fit_curve_world: noise, seed spread of the gain, time constant),
+    then POWER_TRIALS simulated comparisons through the same threshold rule, smoothing and
+    number of seeds: one objective POWER_SPEEDUP x faster than the reference, one equal.
+    Only when some run is censored (then the run's own speedups cannot size the design);
+    None otherwise, without a fraction-based threshold or with < 2 reference runs; a dict
+    with only "note" when the curves cannot be fitted (e.g. validated at different steps)."""
+    s = comparison.settings
+    runs = [run.metrics for (o, _), run in sorted(comparison.loaded.runs.items()) if o == s.reference_objective]
+    censored = any(not c.reached for by_seed in comparison.convergence.values() for c in by_seed.values())
+    if s.convergence_threshold is not None or len(runs) < 2 or not censored:
+        return None
+    try:
+        world = fit_curve_world(runs, n_val=comparison.validation_items())
+    except ValueError as exc:
+        return {"note": f"not simulated: {exc}"}
+    common = dict(n_seeds=len(runs), frac=s.convergence_threshold_frac, window=s.convergence_smooth,
+                  trials=POWER_TRIALS, seed=0)
+    return {"world": {k: finite_or_none(v) if isinstance(v, float) else v for k, v in vars(world).items()},
+            "faster": speedup_power(world, speed=POWER_SPEEDUP, **common).to_dict(),
+            "equal": speedup_power(world, speed=1.0, **common).to_dict()}
+
+
 def reference_trend(comparison: Comparison) -> dict[str, Any] | None:
     """Is the reference still improving when the run stops?
 
@@ -600,6 +638,7 @@ def build_summary(comparison: Comparison, claims: ClaimsFile | None) -> dict[str
             "threshold_detail": threshold_summary(comparison),
             "val_interval": comparison.val_interval(),
             "reference_trend": comparison.reference_trend(),
+            "power": comparison.convergence_power(),
             "objectives": {o: comparison.convergence_estimates(o) for o in comparison.objectives},
         },
         "calibration": calibration_summary(comparison),

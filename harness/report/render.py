@@ -516,15 +516,41 @@ def convergence_paragraphs(conv: Mapping[str, Any]) -> list[str]:
                 f"**The reference had not converged when the run stopped:** {measured}, and it is below the "
                 f"threshold at the end of {trend['censored_seeds']} of its {seeds} seeds. A threshold at "
                 + (f"{frac:g} of its final gain " if frac is not None else "a fraction of its final gain ")
-                + "therefore sits near the run's end, so most steps-to-threshold are censored and no convergence "
-                  "speedup can be resolved, whatever the objectives do. Measuring convergence needs a run long "
-                  "enough for the reference to plateau (train.steps).")
+                + ("(here raised to the floor of 3 SE above the start) " if detail.get("floored") else "")
+                + "is then crossed late, so a run that ends just below it is censored, and every speedup "
+                  "involving a censored run is only a bound, whatever the objectives do. Measuring convergence "
+                  "reliably needs a run long enough for the reference to plateau (train.steps).")
         else:
             out.append(f"Late trend: {measured}"
                        + ("; no rise resolved, consistent with a plateau." if trend.get("still_rising") is False
                           else "; one seed, so no interval." if not ci_txt
-                          else "; still rising, but it crossed the threshold in every seed." ))
+                          else "; still rising, but it crossed the threshold in every seed, so speedups measure the "
+                               "steps to the threshold, not to a plateau."))
+    power = conv.get("power")
+    if power and power.get("faster"):
+        out.append(power_paragraph(power))
+    elif power and power.get("note"):
+        out.append(f"Design check: {power['note']}.")
     return out
+
+
+def power_paragraph(power: Mapping[str, Any]) -> str:
+    """The design check of harness.report.build.convergence_power, in words."""
+    w, fast, equal = power["world"], power["faster"], power["equal"]
+
+    def share(x: float | None) -> str:
+        return "—" if x is None else f"{x:.0%}"
+
+    return (f"**Design check** (simulation, {fast['trials']} comparisons with this run's {fast['n_seeds']} seeds, "
+            f"threshold rule and smoothing over {fast['window']} validation{'s' if fast['window'] != 1 else ''}, on "
+            f"curves fitted to the reference's: start {w['start']:.3f}, gain {w['gain']:.3f} ± {w['gain_sd']:.3f} "
+            f"across seeds, time constant {w['tau']:.0f} steps, validation noise SD {w['noise_sd']:.3f}): an "
+            f"objective {fast['speed']:g}× faster is measured (no censored run) in {share(fast['measurable'])} of "
+            f"comparisons and bounded by a censored run in {share(fast['bounded'])}; when measured, its interval "
+            f"holds {fast['speed']:g}× in {share(fast['covered'])} and calls it faster in {share(fast['different'])}. "
+            f"An equal objective is measured in {share(equal['measurable'])} and then called different in "
+            f"{share(equal['different'])}. A design that rarely measures says as much about a \"not measurable\" "
+            "verdict as the MDE says about an \"inconclusive\" one.")
 
 
 def _fmt_entry(metric: str, entry: Mapping[str, Any] | None) -> str:

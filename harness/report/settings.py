@@ -15,9 +15,13 @@ import yaml
 DEFAULT_REPORT = {
     "reference_objective": "grpo",
     "baseline_objectives": ["grpo", "dapo"],
-    # threshold = start + frac x (reference final - start), at least 3 validation SEs above start
-    "convergence_threshold_frac": 0.95,
+    # threshold = start + frac x (reference final - start), at least 3 validation SEs above start;
+    # README "Convergence" says why 0.5 (at 0.95 a seed-to-seed spread of plateaus like the
+    # default world's censors nearly every simulated comparison)
+    "convergence_threshold_frac": 0.5,
     "convergence_threshold": None,  # an absolute val accuracy overrides the fraction
+    # crossings and finals read the validation curve smoothed over this many validations (odd)
+    "convergence_smooth": 3,
 }
 #: Report keys of earlier versions, accepted with a warning: intervals are no longer
 #: bootstrapped (harness/metrics/intervals.py says why).
@@ -48,8 +52,10 @@ class ReportSettings:
     benchmarks: list[str]
     reference_objective: str = "grpo"
     baseline_objectives: list[str] = field(default_factory=lambda: ["grpo", "dapo"])
-    convergence_threshold_frac: float = 0.95
+    convergence_threshold_frac: float = 0.5
     convergence_threshold: float | None = None
+    #: validations in the centred moving mean that crossings and finals are read from
+    convergence_smooth: int = 3
     #: the run's own controls ({"null_control": name, "positive_control": name}), entries of
     #: ``objectives``; None: calibration was not configured (the report says so)
     calibration: dict[str, str] | None = None
@@ -137,6 +143,10 @@ class ReportSettings:
         if absolute is not None and (not isinstance(absolute, (int, float)) or not 0 <= absolute <= 1):
             raise fail("report.convergence_threshold", f"is {absolute!r}",
                        "use a validation accuracy in [0, 1] or leave it out")
+        smooth = report["convergence_smooth"]
+        if not isinstance(smooth, int) or isinstance(smooth, bool) or smooth < 1 or smooth % 2 == 0:
+            raise fail("report.convergence_smooth", f"is {smooth!r}",
+                       "use an odd number of validations >= 1 (1 = every reading as measured)")
         calibration = _calibration(cfg.get("calibration"), objectives, reference, fail)
         val_items = (cfg.get("train") or {}).get("val_prompts") if isinstance(cfg.get("train"), Mapping) else None
         if val_items is not None and (not isinstance(val_items, int) or isinstance(val_items, bool) or val_items < 1):
@@ -155,7 +165,7 @@ class ReportSettings:
             reference_objective=reference, baseline_objectives=list(baselines),
             convergence_threshold_frac=float(frac),
             convergence_threshold=None if absolute is None else float(absolute),
-            calibration=calibration, val_items=val_items,
+            convergence_smooth=smooth, calibration=calibration, val_items=val_items,
             claims_path=claims_path, config_path=Path(config_path) if config_path else None,
             warnings=warnings,
         )
@@ -180,6 +190,7 @@ class ReportSettings:
             "baseline_objectives": self.baseline_objectives,
             "convergence_threshold_frac": self.convergence_threshold_frac,
             "convergence_threshold": self.convergence_threshold,
+            "convergence_smooth": self.convergence_smooth,
             "calibration": dict(self.calibration) if self.calibration else None,
             "val_items": self.val_items,
             "claims": str(self.claims_path) if self.claims_path else None,
