@@ -187,6 +187,33 @@ def test_a_resume_state_of_other_settings_is_not_continued(tiny_world, tmp_path,
     assert (out / "model/model.safetensors").read_bytes() == (tmp_path / "fresh/model/model.safetensors").read_bytes()
 
 
+def test_the_identity_covers_the_shared_parts_an_objective_uses_and_not_other_objectives() -> None:
+    """GRPO's loss lives in grpo.py and the shared parts.py; the length-penalty control
+    subclasses GRPO, so grpo.py is one of its sources too; TEPO's file is neither's."""
+    from harness import objectives
+    from harness.train.loop import objective_sources
+
+    root = Path(objectives.__file__).parent
+    names = {o: {str(f.relative_to(root)) for f in objective_sources(objectives.get(o))}
+             for o in ("grpo", "length_penalty_control")}
+    assert names["grpo"] == {"__init__.py", "grpo.py", "parts.py"}
+    assert names["length_penalty_control"] == {"__init__.py", "grpo.py", "parts.py", "length_penalty_control.py"}
+
+
+def test_an_edit_of_the_shared_parts_is_a_new_identity(tiny_world, tmp_path, monkeypatch) -> None:
+    from harness import objectives
+    from harness.train import loop
+
+    s = settings(tiny_world, tmp_path / "run")
+    grpo = objectives.get("grpo")
+    before = loop.resume_identity(s, grpo)
+    assert set(before["inputs"]["objective_parts"]) == {"__init__.py", "parts.py"}
+    real = loop._digest_file
+    monkeypatch.setattr(loop, "_digest_file", lambda path: "edited" if Path(path).name == "parts.py" else real(path))
+    after = loop.resume_identity(s, grpo)
+    assert after["inputs"]["objective_parts"]["parts.py"] == "edited" and after != before
+
+
 def test_a_changed_warm_start_or_objective_source_is_a_new_identity(tiny_world, tmp_path) -> None:
     import os
 

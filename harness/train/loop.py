@@ -14,7 +14,9 @@ import dataclasses
 import hashlib
 import inspect
 import random
+import sys
 import time
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -292,14 +294,38 @@ def _digest_model_dir(path: Path) -> str:
     return h.hexdigest()
 
 
+def objective_sources(objective: objectives.Objective) -> list[Path]:
+    """The files an objective's loss is written in: its class's module, the modules of its
+    base classes and every ``harness.objectives`` module those use (``parts``, a parent
+    objective's), followed transitively; the package's ``__init__`` (base class, registry)
+    counts, but its attributes are not followed (it imports every objective). Sorted."""
+    package = objectives.__name__
+    modules = [sys.modules[c.__module__] for c in type(objective).__mro__ if c.__module__.startswith(package)]
+    seen: dict[str, types.ModuleType] = {}
+    while modules:
+        module = modules.pop()
+        if module.__name__ in seen:
+            continue
+        seen[module.__name__] = module
+        if module.__name__ == package:
+            continue
+        for value in vars(module).values():
+            used = value if isinstance(value, types.ModuleType) else sys.modules.get(getattr(value, "__module__", None) or "")
+            if used is not None and (used.__name__ == package or used.__name__.startswith(package + ".")):
+                modules.append(used)
+    return sorted(Path(m.__file__) for m in seen.values() if getattr(m, "__file__", None))
+
+
 def resume_identity(s: TrainSettings, objective: objectives.Objective) -> dict[str, Any]:
     """What a resume state must match to be continued: the entry and seed, every setting
     that shapes the trajectory or its metrics (all but RESUME_FREE_SETTINGS), the inputs'
-    fingerprints (data content; the base model's files) and the objective's source file,
-    so a rerun after a change of config, warm start, data or objective code starts over
-    instead of continuing the old run under the new name. JSON-like dict."""
+    fingerprints (data content; the base model's files) and the objective's source files
+    (objective_sources: its own and the shared parts it uses), so a rerun after a change of
+    config, warm start, data or objective code starts over instead of continuing the old
+    run under the new name. JSON-like dict."""
     settings = {k: v for k, v in dataclasses.asdict(s).items() if k not in RESUME_FREE_SETTINGS}
     source = inspect.getsourcefile(type(objective))
+    root = Path(objectives.__file__).parent
     return {
         "objective": s.objective,
         "seed": s.seed,
@@ -307,7 +333,9 @@ def resume_identity(s: TrainSettings, objective: objectives.Objective) -> dict[s
         "inputs": {"base_model": _digest_model_dir(Path(s.base_model)),
                    "train_data": _digest_file(Path(s.train_data)),
                    "validation_data": _digest_file(Path(s.validation_data)),
-                   "objective_source": _digest_file(Path(source)) if source else None},
+                   "objective_source": _digest_file(Path(source)) if source else None,
+                   "objective_parts": {str(f.relative_to(root)) if f.is_relative_to(root) else str(f): _digest_file(f)
+                                       for f in objective_sources(objective) if source is None or f != Path(source)}},
     }
 
 
