@@ -202,6 +202,26 @@ def test_speedup_with_censored_runs_is_a_bound_never_a_number() -> None:
     assert cost.value is None and cost.bound == "lower" and "not reached" in cost.note
 
 
+def test_a_convergence_cost_is_a_geometric_mean_with_a_positive_log_t_interval() -> None:
+    """Steps 20, 40, 80: geometric mean 40, interval exp(mean log +- t_0.975,2 x SD/sqrt 3).
+    Seconds 100, 120, 1000 (one seed on a busy machine): the arithmetic t-interval reaches
+    below 0 (what the leaderboard printed); the log one stays positive."""
+    runs = {0: _conv(20), 1: _conv(40), 2: _conv(80)}
+    cost = convergence_cost(runs, "steps")
+    logs = np.log([20.0, 40.0, 80.0])
+    half = scipy.stats.t.ppf(0.975, 2) * logs.std(ddof=1) / math.sqrt(3)
+    assert cost.value == pytest.approx(40.0)
+    assert (cost.low, cost.high) == pytest.approx((40.0 * math.exp(-half), 40.0 * math.exp(half)))
+    slow = {0: _conv(100, last=2000), 1: _conv(120, last=2000), 2: _conv(1000, last=2000)}
+    seconds = [100.0, 120.0, 1000.0]
+    arithmetic_low = np.mean(seconds) - scipy.stats.t.ppf(0.975, 2) * np.std(seconds, ddof=1) / math.sqrt(3)
+    assert arithmetic_low < 0
+    wall = convergence_cost(slow, "wall_s")
+    assert wall.low is not None and wall.low > 0 and wall.value == pytest.approx(np.exp(np.log(seconds).mean()))
+    at_start = convergence_cost({0: _conv(0), 1: _conv(10), 2: _conv(20)}, "steps")
+    assert at_start.value == pytest.approx(10.0) and "arithmetic" in at_start.note
+
+
 def test_curve_band_is_a_t_band_per_step_and_absent_for_one_seed() -> None:
     values = np.array([[0.1, 0.3], [0.2, 0.5], [0.3, 0.4]])
     mean, low, high = curve_band(values)

@@ -166,7 +166,12 @@ def seed_mean(values: Mapping[int, float]) -> Estimate:
 
 
 def convergence_cost(runs: Mapping[int, Convergence], unit: ConvergenceUnit = "steps") -> Estimate:
-    """Mean over seeds of the cost (steps, rollout tokens or seconds) to reach the threshold.
+    """Geometric mean over seeds of the cost (steps, rollout tokens or seconds) to reach the
+    threshold, with a t-interval on the log scale: a cost is positive and skewed (one seed
+    slowed by a busy machine), and an arithmetic t-interval then reached below 0 seconds.
+    The ratio of two objectives' geometric means over paired seeds is their speedup.
+    A cost of 0 in some seed (the threshold met at step 0) leaves no log: the arithmetic
+    mean and interval, said so in the note.
 
     Censored seeds enter with their censoring point and the result is marked as a lower
     bound ("not reached" in k of S seeds). If no seed reached it, value is None.
@@ -183,7 +188,15 @@ def convergence_cost(runs: Mapping[int, Convergence], unit: ConvergenceUnit = "s
         return Estimate(None, n_seeds=len(seeds), bound="lower",
                         note=f"not reached in any of {len(seeds)} seeds (runs ended at {unit} {last:g})",
                         extra={**extra, "censored_at": last})
-    est = seed_mean({s: c for s, (c, _) in costs.items()})
+    values = np.array([c for c, _ in costs.values()], dtype=float)
+    if np.all(values > 0) and values.size >= 2:
+        est = estimate_from_stat(float(np.exp(np.log(values).mean())), seed_t(np.log(values), scale="ratio"),
+                                 int(values.size))
+    else:
+        est = seed_mean({s: c for s, (c, _) in costs.items()})
+        if values.size >= 2:
+            est = Estimate(est.value, est.low, est.high, est.n_seeds, note="a cost of 0 in some seed: arithmetic mean",
+                           stat=est.stat)
     if n_censored:
         return Estimate(est.value, est.low, est.high, len(seeds), bound="lower",
                         note=f"not reached in {n_censored} of {len(seeds)} seeds: a lower bound",

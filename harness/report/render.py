@@ -487,7 +487,8 @@ def convergence_paragraphs(conv: Mapping[str, Any]) -> list[str]:
     else:
         text += " The number of validation items is unknown, so its margin over the start in standard errors is not shown."
     text += (" Cost = the first validation step from which accuracy *stays* at or above the threshold to the end "
-             "of the run (and the rollout tokens and wall seconds spent by then). A run whose accuracy is below "
+             "of the run (and the rollout tokens and wall seconds spent by then); per objective, the geometric mean "
+             "over seeds with a t-interval on the log scale (a cost is positive and skewed). A run whose accuracy is below "
              "the threshold at its last validation is censored: its cost is only known to exceed the run's "
              "length (≥), and a speedup involving it is a bound (≤ or ≥) that decides only in its safe direction.")
     if conv.get("val_interval"):
