@@ -115,8 +115,9 @@ def fit_curve_world(curves: Sequence[Sequence[Mapping[str, Any]]], n_val: int | 
 class SpeedupPower:
     """Over ``trials`` simulated comparisons: measurable = share with a two-sided interval
     (no censored run); covered = share of those whose interval holds the true speed;
-    different = share of those whose interval excludes 1; bounded = share where one side
-    was censored (a one-sided bound); geo_mean = geometric mean of the measured speedups."""
+    different = share of those whose interval excludes 1, faster = share whose interval lies
+    above 1; bounded = share where one side was censored (a one-sided bound); geo_mean =
+    geometric mean of the measured speedups."""
 
     speed: float
     n_seeds: int
@@ -126,6 +127,7 @@ class SpeedupPower:
     measurable: float
     covered: float | None
     different: float | None
+    faster: float | None
     bounded: float
     geo_mean: float | None
 
@@ -140,7 +142,7 @@ def speedup_power(world: CurveWorld, *, speed: float, n_seeds: int, frac: float,
     (reference's smoothed final - start), floored 3 SE above the start), crossing (smoothed
     over ``window`` validations, staying crossed) and paired t-interval on log speedups."""
     rng = np.random.default_rng(seed)
-    measured, covered, different, bounded = [], 0, 0, 0
+    measured, covered, different, faster, bounded = [], 0, 0, 0, 0
     for _ in range(trials):
         ref, obj = world.runs(rng, n_seeds), world.runs(rng, n_seeds, speed)
         finals = [final_val_accuracy(r, window) for r in ref]
@@ -161,8 +163,10 @@ def speedup_power(world: CurveWorld, *, speed: float, n_seeds: int, frac: float,
         measured.append(est.value)
         covered += low <= speed <= high
         different += not (low <= 1.0 <= high)
+        faster += low > 1.0
     n = len(measured)
     return SpeedupPower(speed=speed, n_seeds=n_seeds, frac=frac, window=window, trials=trials,
                         measurable=n / trials, covered=covered / n if n else None,
-                        different=different / n if n else None, bounded=bounded / trials,
+                        different=different / n if n else None, faster=faster / n if n else None,
+                        bounded=bounded / trials,
                         geo_mean=float(np.exp(np.mean(np.log(measured)))) if n else None)

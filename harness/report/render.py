@@ -548,7 +548,7 @@ def power_paragraph(power: Mapping[str, Any]) -> str:
             f"across seeds, time constant {w['tau']:.0f} steps, validation noise SD {w['noise_sd']:.3f}): an "
             f"objective {fast['speed']:g}× faster is measured (no censored run) in {share(fast['measurable'])} of "
             f"comparisons and bounded by a censored run in {share(fast['bounded'])}; when measured, its interval "
-            f"holds {fast['speed']:g}× in {share(fast['covered'])} and calls it faster in {share(fast['different'])}. "
+            f"holds {fast['speed']:g}× in {share(fast['covered'])} and calls it faster in {share(fast.get('faster'))}. "
             f"An equal objective is measured in {share(equal['measurable'])} and then called different in "
             f"{share(equal['different'])}. A design that rarely measures says as much about a \"not measurable\" "
             "verdict as the MDE says about an \"inconclusive\" one.")
