@@ -24,6 +24,25 @@ TINY_WORLD = {"lo": 1, "hi": 9, "min_terms": 2, "max_terms": 3}
 TINY_MODEL = {"hidden_size": 32, "layers": 2, "heads": 2}
 
 
+def numpy_hidden_from_sandbox() -> str | None:
+    """Why a candidate cannot import the host's numpy, when that is the checkout's place and
+    not a fault: the sandbox's host user (uid 65534 under root) cannot read the site-packages
+    that holds numpy, e.g. a clone under a 0700 directory (README "Verifiers"). Asked of the
+    kernel as that user; None when numpy is visible (or not installed: tests skip that)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("numpy")
+    if spec is None or not spec.origin:
+        return None
+    from verifiers import sandbox
+
+    site_dir = os.path.dirname(os.path.dirname(os.path.realpath(spec.origin)))
+    if sandbox.readable_by_sandbox_user([site_dir]) == [True]:
+        return None
+    return (f"numpy's site-packages {site_dir} is not readable by the sandbox's host user (a checkout "
+            "under a 0700 directory?): candidates cannot import it here; README 'Verifiers'")
+
+
 @pytest.fixture(scope="session")
 def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Data splits and a briefly warm-started tiny model (seconds on one thread)."""

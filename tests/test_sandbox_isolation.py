@@ -18,6 +18,7 @@ import threading
 import time
 
 import pytest
+from conftest import numpy_hidden_from_sandbox
 
 from verifiers import code_verifier, sandbox, verify
 from verifiers.code_verifier import CodeWorkerPool, _descendants
@@ -385,6 +386,8 @@ def test_unreadable_site_packages_says_numpy_is_not_available(monkeypatch):
 
 def test_site_packages_are_bound_read_only():
     pytest.importorskip("numpy")
+    if hidden := numpy_hidden_from_sandbox():
+        pytest.skip(hidden)
     verdict = _run_candidate("""
         import errno, os, numpy
         def probe():

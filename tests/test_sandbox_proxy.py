@@ -17,6 +17,7 @@ import textwrap
 import time
 
 import pytest
+from conftest import numpy_hidden_from_sandbox
 
 from verifiers import verify, verify_batch
 from verifiers._code_worker import (MAX_EQUAL_HASHES, CandidateException, CandidateStopIteration,
@@ -206,6 +207,8 @@ def correct_verdicts():
 def test_correct_candidate_scores(case, correct_verdicts):
     if case not in correct_verdicts:
         pytest.skip("numpy is not installed on the host")
+    if case in NUMPY_CASES and (hidden := numpy_hidden_from_sandbox()):
+        pytest.skip(hidden)
     verdict = correct_verdicts[case]
     assert (verdict.score, verdict.status) == (1.0, "ok"), verdict
 
