@@ -36,7 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import format_table  # noqa: E402
 
-from harness.metrics.intervals import TStat  # noqa: E402  (the report's one MDE definition)
+from harness.metrics.intervals import TStat, to_reported  # noqa: E402  (the report's one MDE definition)
 
 
 def per_seed(results: Path, benchmark: str) -> dict[str, dict[int, tuple[float, float]]]:
@@ -68,8 +68,8 @@ def mde_at(sd: float, n: int) -> float:
 
 
 def compression(log_mde: float) -> float:
-    """An MDE on the log-length scale as a compression in percent: 100 x (1 - exp(-m))."""
-    return 100 * (1 - math.exp(-log_mde))
+    """An MDE on the log-length scale as a compression in percent (the report's to_reported)."""
+    return 100 * to_reported(log_mde, "compression")
 
 
 def job_seconds(results: Path, rule: str) -> list[float]:

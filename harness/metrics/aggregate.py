@@ -190,8 +190,8 @@ def convergence_cost(runs: Mapping[int, Convergence], unit: ConvergenceUnit = "s
                         extra={**extra, "censored_at": last})
     values = np.array([c for c, _ in costs.values()], dtype=float)
     if np.all(values > 0) and values.size >= 2:
-        est = estimate_from_stat(float(np.exp(np.log(values).mean())), seed_t(np.log(values), scale="ratio"),
-                                 int(values.size))
+        stat = seed_t(np.log(values), scale="ratio")
+        est = estimate_from_stat(stat.value, stat, int(values.size))
     else:
         est = seed_mean({s: c for s, (c, _) in costs.items()})
         if values.size >= 2:

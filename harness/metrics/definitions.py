@@ -264,7 +264,7 @@ def late_validation_trend(metrics_lines: Iterable[Mapping[str, Any]],
     ``slope`` per step, ``rise`` = slope x the window's span.
 
     A run that has converged has a late slope near 0; a positive one means the run was
-    still improving when it stopped, so "95% of its final gain" lands at its end. None with
+    still improving when it stopped, so a threshold at a fraction of its final gain lands late. None with
     fewer than 3 late validation lines (a slope of 2 points has no noise estimate).
     """
     curve = validation_curve(metrics_lines)
